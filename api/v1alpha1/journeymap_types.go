@@ -1,0 +1,357 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// JourneyMapSpec declares the stages customers go through, computed from the
+// events of the selected sources, and the alerts and surveys that act on them.
+// +kubebuilder:validation:XValidation:rule="!has(self.feedback) || self.feedback.all(f, self.stages.exists(s, s.name == f.onEnter))",message="every spec.feedback[].onEnter must name a stage in spec.stages"
+// +kubebuilder:validation:XValidation:rule="!has(self.alerts) || !self.alerts.exists(a, a.scope == 'Journey' && has(a.labels) && 'user' in a.labels)",message="a Journey-scoped alert cannot set the label 'user': only User-scoped alerts are per user"
+type JourneyMapSpec struct {
+	// SourceSelector selects the TouchpointSources in this namespace whose
+	// events make up the journey. An empty selector ({}) selects all of them.
+	// +required
+	SourceSelector metav1.LabelSelector `json:"sourceSelector"`
+
+	// ConversionWindow is how long after entering a stage a move to the next
+	// one counts as a conversion. Defaults to 336h (14 days).
+	// +optional
+	// +kubebuilder:default="336h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="conversionWindow must be a positive duration such as 336h"
+	ConversionWindow *metav1.Duration `json:"conversionWindow,omitempty"`
+
+	// EvaluationInterval is how often the evaluator reads new events and
+	// re-evaluates stages and alerts. At least 10s; defaults to 5m.
+	// +optional
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('10s')",message="evaluationInterval must be a duration of at least 10s, such as 5m"
+	EvaluationInterval *metav1.Duration `json:"evaluationInterval,omitempty"`
+
+	// Stages in journey order. A user is in the last stage whose enterWhen
+	// held for one of the user's events.
+	// +required
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	Stages []Stage `json:"stages"`
+
+	// Alerts evaluated on every evaluation, per user or for the whole journey.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Alerts []Alert `json:"alerts,omitempty"`
+
+	// Notify says where firing alerts are sent.
+	// +optional
+	Notify *Notify `json:"notify,omitempty"`
+
+	// Feedback triggers surveys when users enter a stage.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Feedback []FeedbackTrigger `json:"feedback,omitempty"`
+
+	// Dashboard serves the journey map page from the evaluator.
+	// +optional
+	Dashboard *Dashboard `json:"dashboard,omitempty"`
+
+	// Suspend scales the evaluator to zero: nothing is evaluated or fires.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// Stage is one step of the journey.
+type Stage struct {
+	// Name of the stage, e.g. Trial or AtRisk: letters, digits and '-', at most
+	// 63 characters, starting and ending with a letter or digit. It appears in
+	// metrics, alerts and the journey map.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$')",message="stage name must be a DNS label (letters may be upper case): letters, digits and '-', starting and ending with a letter or digit, e.g. AtRisk"
+	Name string `json:"name"`
+
+	// EnterWhen is evaluated for each of a user's events in time order; when
+	// true, the user enters this stage unless already in a later one. It sees
+	// `event` (with event.touchpoint) and `user` (user.count, user.sum,
+	// user.sumBetween, user.stage, user.enteredAt).
+	// +required
+	EnterWhen Expression `json:"enterWhen"`
+
+	// Description of the stage, shown on the journey map.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Description string `json:"description,omitempty"`
+}
+
+// AlertScope is what an alert is evaluated for.
+// +kubebuilder:validation:Enum=User;Journey
+type AlertScope string
+
+const (
+	// AlertScopeUser evaluates the expression for every user (`user` is bound);
+	// each user for whom it holds is a separate alert.
+	AlertScopeUser AlertScope = "User"
+	// AlertScopeJourney evaluates the expression once (`journey` is bound).
+	AlertScopeJourney AlertScope = "Journey"
+)
+
+// Alert fires while its expression holds, after it has held for `for`.
+type Alert struct {
+	// Name of the alert, sent as the alertname label: letters, digits and '_',
+	// starting with a letter, e.g. StreamingDropAfterBillingFailure.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_]*$')",message="alert name must start with a letter and contain only letters, digits and '_', e.g. StreamingDropAfterBillingFailure"
+	Name string `json:"name"`
+
+	// Scope: User (default; evaluated per user, with `user`) or Journey
+	// (evaluated once, with `journey`: journey.users(stage),
+	// journey.conversion(from, to)).
+	// +optional
+	// +kubebuilder:default=User
+	Scope AlertScope `json:"scope,omitempty"`
+
+	// Expression that holds while the alert condition is met.
+	// +required
+	Expression Expression `json:"expression"`
+
+	// For is how long the expression must hold before the alert fires
+	// (pending until then). Empty: fires at once.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="for must be a duration such as 1h or 30m"
+	For *metav1.Duration `json:"for,omitempty"`
+
+	// Severity label sent with the alert, e.g. critical, warning or info.
+	// +optional
+	// +kubebuilder:default=warning
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z][a-z0-9_-]*$')",message="severity must be a lowercase word such as critical, warning or info"
+	Severity string `json:"severity,omitempty"`
+
+	// Labels added to the alert, beside alertname, journey, namespace,
+	// severity and (User scope) user.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]{0,62}$'))",message="label names must be Prometheus label names: a letter or '_' followed by letters, digits or '_'"
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// Annotations sent with the alert, e.g. summary and description.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Notify lists the receivers of firing alerts.
+type Notify struct {
+	// Alertmanager receives alerts on its API v2 (POST /api/v2/alerts).
+	// +optional
+	Alertmanager *AlertmanagerTarget `json:"alertmanager,omitempty"`
+
+	// Webhooks receive alerts as JSON.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	Webhooks []WebhookTarget `json:"webhooks,omitempty"`
+}
+
+// AlertmanagerTarget is an Alertmanager to send alerts to.
+type AlertmanagerTarget struct {
+	// URL of Alertmanager, e.g. http://alertmanager.monitoring:9093.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="url must be an absolute http or https URL, e.g. http://alertmanager.monitoring:9093"
+	URL string `json:"url"`
+}
+
+// WebhookTarget is an HTTP endpoint that receives JSON.
+type WebhookTarget struct {
+	// URL the JSON is POSTed to.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="url must be an absolute http or https URL"
+	URL string `json:"url"`
+
+	// SecretRef selects a Secret key sent as a Bearer token.
+	// +optional
+	SecretRef *SecretKeyRef `json:"secretRef,omitempty"`
+}
+
+// FeedbackTrigger sends a survey request when a user enters a stage.
+type FeedbackTrigger struct {
+	// Name of the trigger, a DNS label, e.g. exit-survey.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="feedback name must be a DNS label: lowercase letters, digits and '-', e.g. exit-survey"
+	Name string `json:"name"`
+
+	// OnEnter is the stage whose entry triggers the survey.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	OnEnter string `json:"onEnter"`
+
+	// Webhook receives {user, stage, journey, time} as JSON.
+	// +required
+	Webhook WebhookTarget `json:"webhook"`
+
+	// Cooldown is the least time between two surveys of the same trigger to
+	// the same user. Empty: once per user.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="cooldown must be a positive duration such as 720h"
+	Cooldown *metav1.Duration `json:"cooldown,omitempty"`
+}
+
+// Dashboard configures the journey map page.
+type Dashboard struct {
+	// Enabled serves the journey map page at / on the evaluator's Service.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled bool `json:"enabled"`
+}
+
+// StageStatus counts the users in a stage.
+type StageStatus struct {
+	Name  string `json:"name"`
+	Users int64  `json:"users"`
+}
+
+// ConversionStatus is the share of users who moved from one stage to the next
+// within the conversion window.
+type ConversionStatus struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Rate between 0 and 1, as a decimal string, e.g. "0.31".
+	Rate string `json:"rate"`
+}
+
+// AlertStatus counts what an alert fires for.
+type AlertStatus struct {
+	Name string `json:"name"`
+	// Firing is the number of users (User scope), or 0 or 1 (Journey scope).
+	Firing int64 `json:"firing"`
+}
+
+// FeedbackStatus counts the surveys a trigger sent and the responses to them.
+type FeedbackStatus struct {
+	Name      string `json:"name"`
+	Sent      int64  `json:"sent"`
+	Responses int64  `json:"responses"`
+	// ResponseRate between 0 and 1, as a decimal string.
+	// +optional
+	ResponseRate string `json:"responseRate,omitempty"`
+}
+
+// JourneyMapStatus is written by the controller (conditions, workload) and by
+// the map's evaluator (everything it counted).
+type JourneyMapStatus struct {
+	// ObservedGeneration is the generation the status describes; -1 until the
+	// controller has looked at the object.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, Reconciling, Stalled. Stalled names the stage, alert
+	// or feedback trigger that does not compile, and why.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// StageCount is the number of stages in the map.
+	// +optional
+	StageCount int32 `json:"stageCount,omitempty"`
+
+	// Workload the controller runs for this map.
+	// +optional
+	Workload *WorkloadReference `json:"workload,omitempty"`
+
+	// LastEvaluationTime is when the evaluator last finished an evaluation.
+	// +optional
+	LastEvaluationTime *metav1.Time `json:"lastEvaluationTime,omitempty"`
+
+	// Users is the number of users with at least one event in the journey.
+	// +optional
+	Users int64 `json:"users,omitempty"`
+
+	// Stages counts the users currently in each stage.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Stages []StageStatus `json:"stages,omitempty"`
+
+	// Conversions between consecutive stages.
+	// +optional
+	Conversions []ConversionStatus `json:"conversions,omitempty"`
+
+	// FiringAlerts is the number of alerts firing (each user counts once per
+	// User-scoped alert).
+	// +optional
+	FiringAlerts int64 `json:"firingAlerts,omitempty"`
+
+	// Alerts counts what each alert fires for.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Alerts []AlertStatus `json:"alerts,omitempty"`
+
+	// Feedback counts each trigger's surveys and responses.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Feedback []FeedbackStatus `json:"feedback,omitempty"`
+
+	// LastHandledRequestedAt echoes the journey.cjm.dev/requested-at annotation
+	// value handled last.
+	// +optional
+	LastHandledRequestedAt string `json:"lastHandledRequestedAt,omitempty"`
+}
+
+// JourneyMap is the journey customers go through, computed from the events of
+// its sources: ordered stages, alerts on them, surveys triggered after journey
+// steps, and a journey map page.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=jmap,categories=journey
+// +kubebuilder:printcolumn:name="Stages",type=integer,JSONPath=`.status.stageCount`
+// +kubebuilder:printcolumn:name="Users",type=integer,JSONPath=`.status.users`
+// +kubebuilder:printcolumn:name="Firing",type=integer,JSONPath=`.status.firingAlerts`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Last Evaluated",type=date,JSONPath=`.status.lastEvaluationTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type JourneyMap struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec JourneyMapSpec `json:"spec"`
+
+	// +kubebuilder:default={observedGeneration:-1}
+	Status JourneyMapStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// JourneyMapList is a list of JourneyMaps.
+type JourneyMapList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []JourneyMap `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&JourneyMap{}, &JourneyMapList{})
+}

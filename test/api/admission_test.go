@@ -1,0 +1,139 @@
+package api_test
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// Bad input a user can write is refused at admission, and the message names
+// the field and says what is allowed. Each entry starts from a realistic
+// sample and breaks one thing.
+var _ = Describe("admission", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	DescribeTable("refuses bad input with a message naming the field",
+		func(base string, e edit, want ...string) {
+			obj := sample(base, ns)
+			e(obj.Object)
+			obj.SetName("")
+			obj.SetGenerateName("bad-")
+			err := k8s.Create(ctx, obj)
+			Expect(err).To(HaveOccurred(), "the API server accepted it")
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want a 422 Invalid, got: %v", err)
+			for _, w := range want {
+				Expect(err.Error()).To(ContainSubstring(w))
+			}
+		},
+
+		// TouchpointSource: how records arrive.
+		Entry("both batch and webhook", "TouchpointSource/billing-stripe",
+			set("spec.webhook", `{path: /stripe, signature: {scheme: Stripe, secretRefs: [{name: whsec, key: secret}]}}`),
+			"exactly one of spec.batch or spec.webhook must be set"),
+		Entry("neither batch nor webhook", "TouchpointSource/billing-stripe", del("spec.batch"),
+			"exactly one of spec.batch or spec.webhook must be set"),
+		Entry("two connectors in batch", "TouchpointSource/billing-stripe",
+			set("spec.batch.file", `{path: /data/events.jsonl, format: JSONLines}`),
+			"spec.batch", "exactly one of spec.batch.http, spec.batch.file or spec.batch.sql must be set"),
+		Entry("no connector in batch", "TouchpointSource/billing-stripe", del("spec.batch.http"),
+			"exactly one of spec.batch.http, spec.batch.file or spec.batch.sql must be set"),
+		Entry("schedule in prose", "TouchpointSource/billing-stripe", set("spec.batch.schedule", `every 15 minutes`),
+			"spec.batch.schedule", "schedule must be five cron fields", "@hourly"),
+		Entry("schedule with four fields", "TouchpointSource/billing-stripe", set("spec.batch.schedule", `"*/15 * * *"`),
+			"spec.batch.schedule", "schedule must be five cron fields"),
+		Entry("schedule with a CRON_TZ prefix", "TouchpointSource/billing-stripe", set("spec.batch.schedule", `"CRON_TZ=UTC 0 * * * *"`),
+			"spec.batch.schedule", "set the zone in timeZone"),
+		Entry("schedule with an unknown macro", "TouchpointSource/billing-stripe", set("spec.batch.schedule", `"@every 5m"`),
+			"spec.batch.schedule", "schedule must be five cron fields"),
+		Entry("time zone that is not an IANA name", "TouchpointSource/billing-stripe", set("spec.batch.timeZone", `Europe Berlin`),
+			"spec.batch.timeZone", "IANA time zone name"),
+		Entry("touchpoint with upper case", "TouchpointSource/billing-stripe", set("spec.touchpoint", `Billing`),
+			"spec.touchpoint", "touchpoint must be a DNS label"),
+		Entry("touchpoint with an underscore", "TouchpointSource/billing-stripe", set("spec.touchpoint", `billing_stripe`),
+			"spec.touchpoint", "touchpoint must be a DNS label"),
+		Entry("mapping without eventID", "TouchpointSource/billing-stripe", del("spec.mapping.eventID"),
+			"spec.mapping.eventID: Required value"),
+		Entry("mapping without occurredAt", "TouchpointSource/billing-stripe", del("spec.mapping.occurredAt"),
+			"spec.mapping.occurredAt: Required value"),
+		Entry("mapping with an empty userID", "TouchpointSource/billing-stripe", set("spec.mapping.userID", `""`),
+			"spec.mapping.userID", "at least 1 chars"),
+		Entry("attribute name that is not an identifier", "TouchpointSource/billing-stripe", set("spec.mapping.attributes", `{plan-id: record.plan}`),
+			"spec.mapping.attributes", "attribute names must be identifiers"),
+		Entry("http url with another scheme", "TouchpointSource/billing-stripe", set("spec.batch.http.url", `ftp://billing.example.internal/events`),
+			"spec.batch.http.url", "url must be an absolute http or https URL"),
+		Entry("http timeout in words", "TouchpointSource/billing-stripe", set("spec.batch.http.timeout", `30 seconds`),
+			"spec.batch.http.timeout", "timeout must be a positive duration"),
+		Entry("secret name with upper case", "TouchpointSource/billing-stripe", set("spec.batch.http.authSecretRef.name", `Stripe_API`),
+			"spec.batch.http.authSecretRef.name", "name must be a Secret name"),
+		Entry("file in an unknown format", "TouchpointSource/billing-stripe",
+			set("spec.batch", `{schedule: "@daily", file: {path: /data/events.xml, format: XML}}`),
+			`spec.batch.file.format: Unsupported value: "XML"`, `"JSONLines", "CSV", "JSON"`),
+		Entry("file with both url and path", "TouchpointSource/billing-stripe",
+			set("spec.batch", `{schedule: "@daily", file: {url: "s3://exports/events.jsonl", path: /data/events.jsonl, format: JSONLines}}`),
+			"exactly one of spec.batch.file.url or spec.batch.file.path must be set"),
+		Entry("sql cursor column without $1 in the query", "TouchpointSource/catalog-views",
+			set("spec.batch.sql.query", `select * from catalog_views`),
+			"spec.batch.sql", "must use $1"),
+		Entry("signature scheme that is not supported", "TouchpointSource/billing-stripe-webhook", set("spec.webhook.signature.scheme", `GitHub`),
+			`spec.webhook.signature.scheme: Unsupported value: "GitHub"`, `"Stripe", "HMACSHA256"`),
+		Entry("financial webhook without a signature", "TouchpointSource/billing-stripe-webhook", del("spec.webhook.signature"),
+			"spec.webhook.signature is required when spec.financial is true"),
+		Entry("negative signature tolerance", "TouchpointSource/billing-stripe-webhook", set("spec.webhook.signature.tolerance", `-5m`),
+			"spec.webhook.signature.tolerance", "tolerance must be a positive duration"),
+		Entry("signature without secrets", "TouchpointSource/billing-stripe-webhook", set("spec.webhook.signature.secretRefs", `[]`),
+			"spec.webhook.signature.secretRefs", "at least 1 items"),
+		Entry("webhook path without a leading slash", "TouchpointSource/billing-stripe-webhook", set("spec.webhook.path", `stripe`),
+			"spec.webhook.path", "path must start with '/'"),
+
+		// ValidationRule: the controls.
+		Entry("check with two kinds", "ValidationRule/billing-controls",
+			set("spec.checks[name=amount-non-negative].unique", `{key: record.id}`),
+			"spec.checks[0]", "each check sets exactly one of expression, unique, relationship, notNull, acceptedValues, freshness or volume"),
+		Entry("check with no kind", "ValidationRule/billing-controls", del("spec.checks[name=amount-non-negative].expression"),
+			"each check sets exactly one of"),
+		Entry("action that does not exist", "ValidationRule/billing-controls", set("spec.checks[name=amount-non-negative].action", `Drop`),
+			`spec.checks[0].action: Unsupported value: "Drop"`, `"Reject", "Quarantine", "Warn"`),
+		Entry("two checks with one name", "ValidationRule/billing-controls", set("spec.checks[name=required].name", `currency`),
+			"spec.checks", "Duplicate value", `"currency"`),
+		Entry("no checks", "ValidationRule/billing-controls", set("spec.checks", `[]`),
+			"spec.checks", "at least 1 items"),
+		Entry("check name that is not a DNS label", "ValidationRule/billing-controls", set("spec.checks[name=currency].name", `Currency_Code`),
+			"check name must be a DNS label"),
+		Entry("uniqueness window in days", "ValidationRule/billing-controls", set("spec.checks[name=one-payment-per-intent].unique.window", `30d`),
+			"unique.window", "window must be a positive duration"),
+		Entry("volume check with no limit", "ValidationRule/billing-controls", set("spec.checks[name=volume].volume", `{baselineRuns: 3}`),
+			"volume needs minRecords, maxChangePercent or both"),
+		Entry("relationship to a touchpoint that is not a DNS label", "ValidationRule/billing-controls",
+			set("spec.checks[name=customer-known].relationship.touchpoint", `CRM`),
+			"relationship.touchpoint", "touchpoint must be a DNS label"),
+		Entry("accepted values that accept nothing", "ValidationRule/billing-controls",
+			set("spec.checks[name=currency].acceptedValues.values", `[]`),
+			"acceptedValues.values", "at least 1 items"),
+		Entry("rule without a source selector", "ValidationRule/billing-controls", del("spec.sourceSelector"),
+			"spec.sourceSelector: Required value"),
+
+		// JourneyMap: stages, alerts, feedback.
+		Entry("no stages", "JourneyMap/streaming-journey", set("spec.stages", `[]`),
+			"spec.stages", "at least 1 items"),
+		Entry("two stages with one name", "JourneyMap/streaming-journey", set("spec.stages[name=Trial].name", `Discovery`),
+			"spec.stages", "Duplicate value", `"Discovery"`),
+		Entry("stage name with a space", "JourneyMap/streaming-journey", set("spec.stages[name=AtRisk].name", `at risk`),
+			"stage name must be a DNS label"),
+		Entry("stage without enterWhen", "JourneyMap/streaming-journey", del("spec.stages[name=Trial].enterWhen"),
+			"spec.stages[1].enterWhen: Required value"),
+		Entry("alert scope that does not exist", "JourneyMap/streaming-journey", set("spec.alerts[name=TrialConversionLow].scope", `Team`),
+			`Unsupported value: "Team"`, `"User", "Journey"`),
+		Entry("alert name with a space", "JourneyMap/streaming-journey", set("spec.alerts[name=TrialConversionLow].name", `trial conversion low`),
+			"alert name must start with a letter"),
+		Entry("Journey-scoped alert with a user label", "JourneyMap/streaming-journey",
+			set("spec.alerts[name=TrialConversionLow].labels", `{user: everyone}`),
+			"a Journey-scoped alert cannot set the label 'user'"),
+		Entry("survey on a stage that does not exist", "JourneyMap/streaming-journey", set("spec.feedback[name=exit-survey].onEnter", `Gone`),
+			"every spec.feedback[].onEnter must name a stage in spec.stages"),
+		Entry("evaluation more often than every 10s", "JourneyMap/streaming-journey", set("spec.evaluationInterval", `1s`),
+			"spec.evaluationInterval", "at least 10s"),
+		Entry("Alertmanager address without a scheme", "JourneyMap/streaming-journey", set("spec.notify.alertmanager.url", `alertmanager:9093`),
+			"spec.notify.alertmanager.url", "url must be an absolute http or https URL"),
+	)
+})
