@@ -28,6 +28,7 @@ manifests: ## Generate CRDs and RBAC from markers; copy the CRDs into the chart.
 	mkdir -p $(CHART_DIR)/crds
 	rm -f $(CHART_DIR)/crds/*.yaml
 	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
+	mkdir -p $(CHART_DIR)/files && cp config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml
 
 .PHONY: generate
 generate: ## Generate DeepCopy methods from markers.
@@ -66,6 +67,10 @@ build: manifests generate fmt vet ## Build the journey binary into bin/.
 run: manifests generate fmt vet ## Run the manager against the cluster in ~/.kube/config.
 	$(GO) run . manager --metrics-bind-address=0 --health-probe-bind-address=:8081
 
+.PHONY: docker-build
+docker-build: ## Build the operator image $(IMG) (see Dockerfile).
+	docker build -t $(IMG) .
+
 ##@ Deployment
 
 KUBECTL ?= kubectl
@@ -77,3 +82,9 @@ install: manifests ## Install the CRDs into the cluster in ~/.kube/config.
 .PHONY: uninstall
 uninstall: manifests ## Remove the CRDs (and every journey resource) from the cluster.
 	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
+
+##@ Argo CD
+
+.PHONY: argocd-cm
+argocd-cm: ## Regenerate config/argocd/argocd-cm.yaml from the health.lua scripts next to it.
+	hack/gen-argocd-cm.sh

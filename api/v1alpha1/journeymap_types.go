@@ -324,6 +324,7 @@ type JourneyMapStatus struct {
 // steps, and a journey map page.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 50 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label of at most 50 characters: it names the map's Service (<name>-evaluator)"
 // +kubebuilder:resource:shortName=jmap,categories=journey
 // +kubebuilder:printcolumn:name="Stages",type=integer,JSONPath=`.status.stageCount`
 // +kubebuilder:printcolumn:name="Users",type=integer,JSONPath=`.status.users`

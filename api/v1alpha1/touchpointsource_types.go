@@ -438,6 +438,7 @@ type TouchpointSourceStatus struct {
 // to a journey event.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 45 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label of at most 45 characters: it names the source's CronJob (<name>-ingest, 52 at most) and Service (<name>-receiver)"
 // +kubebuilder:resource:shortName=tps,categories=journey
 // +kubebuilder:printcolumn:name="Touchpoint",type=string,JSONPath=`.spec.touchpoint`
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.status.mode`

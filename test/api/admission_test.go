@@ -16,9 +16,9 @@ var _ = Describe("admission", func() {
 	DescribeTable("refuses bad input with a message naming the field",
 		func(base string, e edit, want ...string) {
 			obj := sample(base, ns)
-			e(obj.Object)
 			obj.SetName("")
 			obj.SetGenerateName("bad-")
+			e(obj.Object)
 			err := k8s.Create(ctx, obj)
 			Expect(err).To(HaveOccurred(), "the API server accepted it")
 			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want a 422 Invalid, got: %v", err)
@@ -83,6 +83,11 @@ var _ = Describe("admission", func() {
 			"spec.webhook.signature.tolerance", "tolerance must be a positive duration"),
 		Entry("signature without secrets", "TouchpointSource/billing-stripe-webhook", set("spec.webhook.signature.secretRefs", `[]`),
 			"spec.webhook.signature.secretRefs", "at least 1 items"),
+		Entry("source name too long for its CronJob", "TouchpointSource/billing-stripe",
+			set("metadata.name", `billing-stripe-events-from-the-eu-and-the-uk-accounts`),
+			"metadata.name must be a DNS label of at most 45 characters"),
+		Entry("source name with a dot", "TouchpointSource/billing-stripe", set("metadata.name", `billing.stripe`),
+			"metadata.name must be a DNS label"),
 		Entry("webhook path without a leading slash", "TouchpointSource/billing-stripe-webhook", set("spec.webhook.path", `stripe`),
 			"spec.webhook.path", "path must start with '/'"),
 
@@ -133,6 +138,9 @@ var _ = Describe("admission", func() {
 			"every spec.feedback[].onEnter must name a stage in spec.stages"),
 		Entry("evaluation more often than every 10s", "JourneyMap/streaming-journey", set("spec.evaluationInterval", `1s`),
 			"spec.evaluationInterval", "at least 10s"),
+		Entry("map name too long for its Service", "JourneyMap/streaming-journey",
+			set("metadata.name", `streaming-journey-for-the-premium-plan-in-europe-2026`),
+			"metadata.name must be a DNS label of at most 50 characters"),
 		Entry("Alertmanager address without a scheme", "JourneyMap/streaming-journey", set("spec.notify.alertmanager.url", `alertmanager:9093`),
 			"spec.notify.alertmanager.url", "url must be an absolute http or https URL"),
 	)

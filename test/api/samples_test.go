@@ -1,46 +1,23 @@
 package api_test
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
-
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	journeyv1alpha1 "github.com/cjm-dev/journey-operator/api/v1alpha1"
+	"github.com/cjm-dev/journey-operator/internal/testutil"
 )
 
 // loadSamples reads every object config/samples/kustomization.yaml lists.
 func loadSamples() map[string]*unstructured.Unstructured {
-	dir := filepath.Join(repoRoot, "config", "samples")
-	raw, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	samples, err := testutil.Samples(repoRoot)
 	Expect(err).NotTo(HaveOccurred())
-	var k struct {
-		Resources []string `json:"resources"`
-	}
-	Expect(yaml.UnmarshalStrict(raw, &k)).To(Succeed())
-	Expect(k.Resources).NotTo(BeEmpty())
-
-	out := map[string]*unstructured.Unstructured{}
-	for _, file := range k.Resources {
-		data, err := os.ReadFile(filepath.Join(dir, file))
-		Expect(err).NotTo(HaveOccurred())
-		for _, doc := range bytes.Split(data, []byte("\n---")) {
-			if len(bytes.TrimSpace(doc)) == 0 {
-				continue
-			}
-			u := &unstructured.Unstructured{}
-			Expect(yaml.Unmarshal(doc, &u.Object)).To(Succeed(), file)
-			out[u.GetKind()+"/"+u.GetName()] = u
-		}
-	}
-	return out
+	Expect(samples).NotTo(BeEmpty())
+	return samples
 }
 
 // sample returns a copy of one sample, placed in namespace ns.

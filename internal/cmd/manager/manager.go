@@ -6,17 +6,25 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	journeyv1alpha1 "github.com/cjm-dev/journey-operator/api/v1alpha1"
+	"github.com/cjm-dev/journey-operator/api/v1alpha1"
+	"github.com/cjm-dev/journey-operator/controllers"
+	"github.com/cjm-dev/journey-operator/internal/expr"
+	"github.com/cjm-dev/journey-operator/internal/render"
 )
 
 // LeaderElectionID names the Lease the managers of one installation share.
@@ -29,6 +37,86 @@ type Options struct {
 	HealthProbeAddress   string
 	LeaderElect          bool
 	LeaderElectNamespace string
+	WatchNamespaces      string
+	Image                string
+	ImagePullPolicy      string
+	StoreSecretName      string
+	StoreSecretKey       string
+	SecretRetry          time.Duration
+	Workers              int
+}
+
+// DefaultImage runs the workloads when --image is not given.
+const DefaultImage = "ghcr.io/cjm-dev/journey-operator:v0.1.0"
+
+// Deps builds the reconcilers' dependencies from the options.
+func (o Options) Deps(mgr ctrl.Manager) (controllers.Deps, error) {
+	env, err := expr.NewEnv()
+	if err != nil {
+		return controllers.Deps{}, err
+	}
+	return controllers.Deps{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder(FieldOwnerName),
+		Expr:      env,
+		Render: render.Options{
+			Image:           o.Image,
+			ImagePullPolicy: corev1.PullPolicy(o.ImagePullPolicy),
+			StoreSecret:     v1alpha1.SecretKeyRef{Name: o.StoreSecretName, Key: o.StoreSecretKey},
+		},
+		SecretRetry: o.SecretRetry,
+	}, nil
+}
+
+// SetupControllers registers the reconcilers with mgr.
+func SetupControllers(mgr ctrl.Manager, o Options) error {
+	deps, err := o.Deps(mgr)
+	if err != nil {
+		return err
+	}
+	if err := controllers.Setup(mgr, deps, o.Workers); err != nil {
+		return fmt.Errorf("setting up controllers: %w", err)
+	}
+	return nil
+}
+
+// FieldOwnerName is the name the operator writes and records Events under.
+const FieldOwnerName = controllers.FieldOwner
+
+// ManagerOptions are the controller-runtime options for o: label-filtered
+// caches, Secrets never cached, and the watched namespaces.
+func (o Options) ManagerOptions(scheme *runtime.Scheme) ctrl.Options {
+	opts := ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:  o.HealthProbeAddress,
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        LeaderElectionID,
+		LeaderElectionNamespace: o.LeaderElectNamespace,
+		// Step down promptly on SIGTERM so a rolling update does not wait out
+		// the lease.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cache.Options{ByObject: controllers.CacheByObject()},
+		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: controllers.UncachedObjects()}},
+	}
+	if ns := splitNamespaces(o.WatchNamespaces); len(ns) > 0 {
+		opts.Cache.DefaultNamespaces = map[string]cache.Config{}
+		for _, n := range ns {
+			opts.Cache.DefaultNamespaces[n] = cache.Config{}
+		}
+	}
+	return opts
+}
+
+func splitNamespaces(s string) []string {
+	var out []string
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // NewScheme returns the scheme holding the built-in kinds the operator uses
@@ -38,7 +126,7 @@ func NewScheme() (*runtime.Scheme, error) {
 	if err := clientgoscheme.AddToScheme(s); err != nil {
 		return nil, err
 	}
-	if err := journeyv1alpha1.AddToScheme(s); err != nil {
+	if err := v1alpha1.AddToScheme(s); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -53,6 +141,13 @@ func Run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.HealthProbeAddress, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles at a time")
 	fs.StringVar(&o.LeaderElectNamespace, "leader-election-namespace", "", "namespace of the leader election Lease; empty: the pod's namespace")
+	fs.StringVar(&o.WatchNamespaces, "watch-namespaces", "", "comma-separated namespaces to reconcile; empty: all namespaces")
+	fs.StringVar(&o.Image, "image", DefaultImage, "image of the ingest, receiver and evaluator workloads (the operator's own image)")
+	fs.StringVar(&o.ImagePullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "pull policy of the workloads' containers")
+	fs.StringVar(&o.StoreSecretName, "store-secret-name", "journey-store", "Secret (in each resource's namespace) holding the default store DSN")
+	fs.StringVar(&o.StoreSecretKey, "store-secret-key", "dsn", "key of the store DSN in that Secret")
+	fs.DurationVar(&o.SecretRetry, "secret-retry", 30*time.Second, "how soon a resource missing a Secret looks again")
+	fs.IntVar(&o.Workers, "workers", 4, "concurrent reconciles per kind")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -68,19 +163,12 @@ func Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
-		HealthProbeBindAddress:  o.HealthProbeAddress,
-		LeaderElection:          o.LeaderElect,
-		LeaderElectionID:        LeaderElectionID,
-		LeaderElectionNamespace: o.LeaderElectNamespace,
-		// Step down promptly on SIGTERM so a rolling update does not wait out
-		// the lease.
-		LeaderElectionReleaseOnCancel: true,
-	})
+	mgr, err := ctrl.NewManager(cfg, o.ManagerOptions(scheme))
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := SetupControllers(mgr, o); err != nil {
+		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

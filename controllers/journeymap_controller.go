@@ -1,0 +1,158 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/cjm-dev/journey-operator/api/v1alpha1"
+	"github.com/cjm-dev/journey-operator/internal/conditions"
+	"github.com/cjm-dev/journey-operator/internal/render"
+)
+
+// JourneyMapReconciler runs each map's evaluator: a Deployment + Service
+// configured through a ConfigMap with the map and its resolved sources, and
+// a Role that lets the evaluator patch only this map's status.
+type JourneyMapReconciler struct {
+	Deps
+}
+
+// journeyStatusFields are the status fields the operator owns; the evaluator
+// owns the counts (users, stages, conversions, alerts, ...) under its own
+// field manager.
+var journeyStatusFields = []string{"observedGeneration", "conditions", "stageCount", "workload", "lastHandledRequestedAt"}
+
+// SetupWithManager watches maps, what they own, and sources.
+func (r *JourneyMapReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.JourneyMap{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&rbacv1.Role{}).
+		Owns(&rbacv1.RoleBinding{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Watches(&v1alpha1.TouchpointSource{}, handler.EnqueueRequestsFromMapFunc(r.mapsInNamespace)).
+		WithOptions(controllerOptions(workers)).
+		Named("journeymap").
+		Complete(r)
+}
+
+func (r *JourneyMapReconciler) mapsInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.JourneyMapList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		log.FromContext(ctx).Error(err, "listing journey maps for a source change")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, m := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
+	}
+	return reqs
+}
+
+// Reconcile brings one map's evaluator and status in line with its spec.
+func (r *JourneyMapReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var jm v1alpha1.JourneyMap
+	if err := r.Client.Get(ctx, req.NamespacedName, &jm); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := jm.Status.DeepCopy()
+	res, err := r.reconcile(ctx, &jm)
+	if err != nil {
+		conditions.MarkRetrying(&jm, ReasonApplyFailed, "%v", err)
+	}
+	r.emitReady(&jm, before.Conditions)
+	if perr := r.applyStatus(ctx, &jm, before, &jm.Status, journeyStatusFields); perr != nil {
+		return ctrl.Result{}, fmt.Errorf("writing status: %w", perr)
+	}
+	return res, err
+}
+
+func (r *JourneyMapReconciler) reconcile(ctx context.Context, jm *v1alpha1.JourneyMap) (ctrl.Result, error) {
+	names := render.NamesForJourney(jm.Name)
+	jm.Status.StageCount = int32(len(jm.Spec.Stages))
+	jm.Status.Workload = &v1alpha1.WorkloadReference{Kind: "Deployment", Name: names.Deployment, Service: names.Service}
+	if req := jm.Annotations[v1alpha1.RequestedAtAnnotation]; req != "" {
+		jm.Status.LastHandledRequestedAt = req
+	}
+
+	if p := validateJourney(r.Expr, &jm.Spec); len(p) > 0 {
+		conditions.MarkStalled(jm, "InvalidSpec", "%s", p)
+		return ctrl.Result{}, nil
+	}
+	sources, err := r.sources(ctx, jm)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	cm, hash, err := render.JourneyConfigMap(jm, sources)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	for _, obj := range []client.Object{
+		render.EvaluatorServiceAccount(jm), render.EvaluatorRole(jm), render.EvaluatorRoleBinding(jm), cm,
+		render.EvaluatorDeployment(jm, hash, r.Render), render.EvaluatorService(jm),
+	} {
+		if err := r.apply(ctx, obj); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	refs := append(render.JourneySecretRefs(jm.Spec), render.JourneyStore(r.Render))
+	missing, err := r.missingSecrets(ctx, jm.Namespace, refs)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(missing) > 0 {
+		conditions.MarkRetrying(jm, ReasonSecretMissing, "%s", missingSecretsMessage(missing, jm.Namespace))
+		return ctrl.Result{RequeueAfter: r.SecretRetry}, nil
+	}
+	if len(sources) == 0 {
+		conditions.MarkNotReady(jm, ReasonNoSources, "spec.sourceSelector matches no TouchpointSource in namespace %s: label the sources or change the selector", jm.Namespace)
+		return ctrl.Result{}, nil
+	}
+	if jm.Spec.Suspend {
+		conditions.MarkReady(jm, ReasonSuspended, "suspended: evaluator Deployment %s scaled to zero; nothing is evaluated or fires", names.Deployment)
+		return ctrl.Result{}, nil
+	}
+	var dep appsv1.Deployment
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: jm.Namespace, Name: names.Deployment}, &dep); err != nil {
+		return ctrl.Result{}, err
+	}
+	if !deploymentAvailable(&dep) {
+		conditions.MarkReconciling(jm, ReasonWorkloadUnavailable, "waiting for Deployment %s to become available", names.Deployment)
+		return ctrl.Result{}, nil
+	}
+	conditions.MarkReady(jm, ReasonApplied, "evaluator %s is available; %d stages over %d sources", names.Deployment, len(jm.Spec.Stages), len(sources))
+	return ctrl.Result{}, nil
+}
+
+// sources returns, in name order, the TouchpointSources the map selects.
+func (r *JourneyMapReconciler) sources(ctx context.Context, jm *v1alpha1.JourneyMap) ([]v1alpha1.TouchpointSource, error) {
+	sel, err := selectorFor(&jm.Spec.SourceSelector)
+	if err != nil {
+		return nil, err
+	}
+	var list v1alpha1.TouchpointSourceList
+	if err := r.Client.List(ctx, &list, client.InNamespace(jm.Namespace)); err != nil {
+		return nil, err
+	}
+	var out []v1alpha1.TouchpointSource
+	for _, s := range list.Items {
+		if sel.Matches(labelSet(s.Labels)) {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}

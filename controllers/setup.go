@@ -1,0 +1,46 @@
+package controllers
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cjm-dev/journey-operator/internal/render"
+)
+
+// CacheByObject limits the informer caches of owned kinds to objects the
+// operator manages, so memory grows with journey resources, not with the
+// cluster. Secrets are never cached (see client options in the manager).
+func CacheByObject() map[client.Object]cache.ByObject {
+	managed := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy})}
+	return map[client.Object]cache.ByObject{
+		&corev1.ConfigMap{}:      managed,
+		&corev1.ServiceAccount{}: managed,
+		&corev1.Service{}:        managed,
+		&corev1.Pod{}:            managed,
+		&appsv1.Deployment{}:     managed,
+		&batchv1.CronJob{}:       managed,
+		&batchv1.Job{}:           managed,
+		&rbacv1.Role{}:           managed,
+		&rbacv1.RoleBinding{}:    managed,
+	}
+}
+
+// UncachedObjects are read straight from the API server.
+func UncachedObjects() []client.Object { return []client.Object{&corev1.Secret{}} }
+
+// Setup registers the three reconcilers with the manager.
+func Setup(mgr ctrl.Manager, deps Deps, workers int) error {
+	if err := (&TouchpointSourceReconciler{Deps: deps}).SetupWithManager(mgr, workers); err != nil {
+		return err
+	}
+	if err := (&ValidationRuleReconciler{Deps: deps}).SetupWithManager(mgr, workers); err != nil {
+		return err
+	}
+	return (&JourneyMapReconciler{Deps: deps}).SetupWithManager(mgr, workers)
+}

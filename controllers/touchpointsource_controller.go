@@ -1,0 +1,362 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/cjm-dev/journey-operator/api/v1alpha1"
+	"github.com/cjm-dev/journey-operator/internal/conditions"
+	"github.com/cjm-dev/journey-operator/internal/render"
+)
+
+// TouchpointSourceReconciler runs each source as an ingest CronJob (batch) or
+// a webhook receiver Deployment + Service, configured through a ConfigMap
+// that holds the source and every check of the rules that select it.
+type TouchpointSourceReconciler struct {
+	Deps
+}
+
+// SetupWithManager watches sources, the objects they own, the ingest pods
+// that report runs, and the ValidationRules that shape their configuration.
+func (r *TouchpointSourceReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.TouchpointSource{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&batchv1.CronJob{}).
+		Owns(&batchv1.Job{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToSource)).
+		Watches(&v1alpha1.ValidationRule{}, handler.EnqueueRequestsFromMapFunc(r.sourcesInNamespace)).
+		WithOptions(controllerOptions(workers)).
+		Named("touchpointsource").
+		Complete(r)
+}
+
+// podToSource maps an ingest pod to its source by label.
+func podToSource(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[render.LabelSource]
+	if name == "" || o.GetLabels()[render.LabelComponent] != render.ComponentIngest {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+// sourcesInNamespace maps a rule change to every source of its namespace: a
+// selector change can add or drop any of them.
+func (r *TouchpointSourceReconciler) sourcesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.TouchpointSourceList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		log.FromContext(ctx).Error(err, "listing sources for a rule change")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, s := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}})
+	}
+	return reqs
+}
+
+// Reconcile brings one source's workload and status in line with its spec.
+func (r *TouchpointSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var src v1alpha1.TouchpointSource
+	if err := r.Client.Get(ctx, req.NamespacedName, &src); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := src.Status.DeepCopy()
+	res, err := r.reconcile(ctx, &src)
+	if err != nil {
+		conditions.MarkRetrying(&src, ReasonApplyFailed, "%v", err)
+	}
+	r.emitReady(&src, before.Conditions)
+	if perr := r.applyStatus(ctx, &src, before, &src.Status, nil); perr != nil {
+		return ctrl.Result{}, fmt.Errorf("writing status: %w", perr)
+	}
+	return res, err
+}
+
+func (r *TouchpointSourceReconciler) reconcile(ctx context.Context, src *v1alpha1.TouchpointSource) (ctrl.Result, error) {
+	names := render.NamesForSource(src.Name)
+	if src.Spec.Webhook != nil {
+		src.Status.Mode = v1alpha1.SourceModeWebhook
+		src.Status.Workload = &v1alpha1.WorkloadReference{Kind: "Deployment", Name: names.Deployment, Service: names.Service}
+	} else {
+		src.Status.Mode = v1alpha1.SourceModeBatch
+		src.Status.Workload = &v1alpha1.WorkloadReference{Kind: "CronJob", Name: names.CronJob}
+	}
+
+	if p := validateSource(r.Expr, &src.Spec); len(p) > 0 {
+		conditions.MarkStalled(src, "InvalidSpec", "%s", p)
+		return ctrl.Result{}, nil
+	}
+
+	rules, invalid, err := r.matchingRules(ctx, src)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(invalid) > 0 {
+		// A broken rule never reaches a workload: the source keeps running on
+		// its last good configuration until the rule is fixed or deleted.
+		conditions.MarkNotReady(src, ReasonValidationRuleInvalid,
+			"%s; the source keeps running on its last good configuration until the rule is fixed or deleted", strings.Join(invalid, "; "))
+		return ctrl.Result{}, nil
+	}
+
+	cm, hash, err := render.SourceConfigMap(src, rules)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	for _, obj := range []client.Object{render.SourceServiceAccount(src), cm} {
+		if err := r.apply(ctx, obj); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.applyWorkload(ctx, src, hash); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.handleRequest(ctx, src, hash); err != nil {
+		return ctrl.Result{}, err
+	}
+	if src.Spec.Batch != nil {
+		if err := r.foldRuns(ctx, src); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	r.markAudit(src)
+
+	refs := append(render.SourceSecretRefs(src.Spec), render.SourceStore(src, r.Render))
+	missing, err := r.missingSecrets(ctx, src.Namespace, refs)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(missing) > 0 {
+		conditions.MarkRetrying(src, ReasonSecretMissing, "%s", missingSecretsMessage(missing, src.Namespace))
+		return ctrl.Result{RequeueAfter: r.SecretRetry}, nil
+	}
+	return r.markOutcome(ctx, src)
+}
+
+// matchingRules returns, in name order, the rules whose selector matches the
+// source, and a description of each that does not compile.
+func (r *TouchpointSourceReconciler) matchingRules(ctx context.Context, src *v1alpha1.TouchpointSource) ([]v1alpha1.ValidationRule, []string, error) {
+	var list v1alpha1.ValidationRuleList
+	if err := r.Client.List(ctx, &list, client.InNamespace(src.Namespace)); err != nil {
+		return nil, nil, err
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	var rules []v1alpha1.ValidationRule
+	var invalid []string
+	for _, rule := range list.Items {
+		sel, err := selectorFor(&rule.Spec.SourceSelector)
+		if err != nil {
+			continue // the rule reports its own selector; it matches nothing
+		}
+		if !sel.Matches(labelSet(src.Labels)) {
+			continue
+		}
+		if p := validateChecks(r.Expr, rule.Spec.Checks); len(p) > 0 {
+			invalid = append(invalid, fmt.Sprintf("ValidationRule %s does not compile (%s)", rule.Name, p))
+			continue
+		}
+		rules = append(rules, rule)
+	}
+	return rules, invalid, nil
+}
+
+// applyWorkload applies the mode's workload and removes the other mode's.
+func (r *TouchpointSourceReconciler) applyWorkload(ctx context.Context, src *v1alpha1.TouchpointSource, hash string) error {
+	names := render.NamesForSource(src.Name)
+	meta := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: src.Namespace, Name: name} }
+	if src.Spec.Webhook != nil {
+		for _, obj := range []client.Object{render.ReceiverDeployment(src, hash, r.Render), render.ReceiverService(src)} {
+			if err := r.apply(ctx, obj); err != nil {
+				return err
+			}
+		}
+		return r.deleteIfExists(ctx, &batchv1.CronJob{ObjectMeta: meta(names.CronJob)})
+	}
+	if err := r.apply(ctx, render.IngestCronJob(src, hash, r.Render)); err != nil {
+		return err
+	}
+	if err := r.deleteIfExists(ctx, &appsv1.Deployment{ObjectMeta: meta(names.Deployment)}); err != nil {
+		return err
+	}
+	return r.deleteIfExists(ctx, &corev1.Service{ObjectMeta: meta(names.Service)})
+}
+
+// handleRequest starts a run now for a new requested-at value (batch), and
+// echoes the value once handled.
+func (r *TouchpointSourceReconciler) handleRequest(ctx context.Context, src *v1alpha1.TouchpointSource, hash string) error {
+	requested := src.Annotations[v1alpha1.RequestedAtAnnotation]
+	if requested == "" || requested == src.Status.LastHandledRequestedAt {
+		return nil
+	}
+	if src.Spec.Batch != nil {
+		job := render.ManualIngestJob(src, requested, hash, r.Render)
+		if err := r.Client.Create(ctx, job, client.FieldOwner(FieldOwner)); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating Job %s for the requested run: %w", job.Name, err)
+		}
+		r.event(src, false, ReasonRunRequested, "started Job %s for the run requested at %s", job.Name, requested)
+	}
+	src.Status.LastHandledRequestedAt = requested
+	return nil
+}
+
+// maxRecentRuns bounds status.recentRuns so the object stays small.
+const maxRecentRuns = 5
+
+// foldRuns copies the summaries of finished ingest pods newer than the last
+// recorded run into status, oldest first, once each.
+func (r *TouchpointSourceReconciler) foldRuns(ctx context.Context, src *v1alpha1.TouchpointSource) error {
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.InNamespace(src.Namespace),
+		client.MatchingLabels{render.LabelSource: src.Name, render.LabelComponent: render.ComponentIngest}); err != nil {
+		return err
+	}
+	var runs []v1alpha1.RunSummary
+	for i := range pods.Items {
+		if run, ok := runFromPod(&pods.Items[i]); ok {
+			runs = append(runs, run)
+		}
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].CompletionTime.Before(runs[j].CompletionTime) })
+	seen := map[string]bool{}
+	for _, run := range src.Status.RecentRuns {
+		seen[run.ID] = true
+	}
+	for _, run := range runs {
+		last := src.Status.LastRun
+		if seen[run.ID] || (last != nil && last.CompletionTime != nil && run.CompletionTime.Before(last.CompletionTime)) {
+			continue
+		}
+		seen[run.ID] = true
+		r.record(src, run)
+	}
+	return nil
+}
+
+func (r *TouchpointSourceReconciler) record(src *v1alpha1.TouchpointSource, run v1alpha1.RunSummary) {
+	st := &src.Status
+	st.LastRun = run.DeepCopy()
+	st.RecentRuns = append([]v1alpha1.RunSummary{run}, st.RecentRuns...)
+	if len(st.RecentRuns) > maxRecentRuns {
+		st.RecentRuns = st.RecentRuns[:maxRecentRuns]
+	}
+	if st.Runs == nil {
+		st.Runs = &v1alpha1.RunCounts{}
+	}
+	if run.Outcome == v1alpha1.RunFailed {
+		st.Runs.Failed++
+		r.event(src, true, ReasonRunFailed, "run %s failed: %s", run.ID, run.Message)
+		return
+	}
+	st.Runs.Succeeded++
+	st.LastSuccessfulRunTime = run.CompletionTime.DeepCopy()
+	r.event(src, false, ReasonRunSucceeded, "run %s %s: read %d, accepted %d, duplicates %d, quarantined %d, rejected %d",
+		run.ID, strings.ToLower(string(run.Outcome)), run.Read, run.Accepted, run.Duplicates, run.Quarantined, run.Rejected)
+}
+
+// runFromPod reads a finished ingest pod's run summary from its termination
+// message. A pod that died without writing one is a failed run.
+func runFromPod(pod *corev1.Pod) (v1alpha1.RunSummary, bool) {
+	var term *corev1.ContainerStateTerminated
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == render.ComponentIngest && cs.State.Terminated != nil {
+			term = cs.State.Terminated
+		}
+	}
+	if term == nil {
+		return v1alpha1.RunSummary{}, false
+	}
+	run := v1alpha1.RunSummary{}
+	if err := json.Unmarshal([]byte(term.Message), &run); err != nil || run.Outcome == "" {
+		run = v1alpha1.RunSummary{Outcome: v1alpha1.RunFailed,
+			Message: fmt.Sprintf("pod %s exited with code %d (%s) without a run summary", pod.Name, term.ExitCode, term.Reason)}
+	}
+	if term.ExitCode != 0 && run.Outcome != v1alpha1.RunFailed {
+		run.Outcome = v1alpha1.RunFailed
+		run.Message = fmt.Sprintf("pod %s exited with code %d (%s)", pod.Name, term.ExitCode, term.Reason)
+	}
+	if run.ID == "" {
+		run.ID = pod.Name
+	}
+	if run.StartTime == nil {
+		run.StartTime = term.StartedAt.DeepCopy()
+	}
+	if run.CompletionTime == nil {
+		run.CompletionTime = term.FinishedAt.DeepCopy()
+	}
+	return run, true
+}
+
+// markAudit sets AuditCompliant on financial sources from the last run's
+// ledger entry.
+func (r *TouchpointSourceReconciler) markAudit(src *v1alpha1.TouchpointSource) {
+	if !src.Spec.Financial {
+		conditions.Remove(src, v1alpha1.ConditionAuditCompliant)
+		return
+	}
+	last := src.Status.LastRun
+	switch {
+	case last == nil:
+		conditions.Set(src, v1alpha1.ConditionAuditCompliant, metav1.ConditionUnknown, "NoRunYet", "no run has written the audit ledger yet")
+	case last.LedgerHash != "":
+		conditions.Set(src, v1alpha1.ConditionAuditCompliant, metav1.ConditionTrue, "LedgerWritten", "run %s is in the audit ledger (%s)", last.ID, last.LedgerHash)
+	default:
+		conditions.Set(src, v1alpha1.ConditionAuditCompliant, metav1.ConditionFalse, "LedgerMissing", "run %s wrote no audit ledger entry: %s", last.ID, last.Message)
+	}
+}
+
+// markOutcome sets Ready from the workload and the last run.
+func (r *TouchpointSourceReconciler) markOutcome(ctx context.Context, src *v1alpha1.TouchpointSource) (ctrl.Result, error) {
+	names := render.NamesForSource(src.Name)
+	if src.Spec.Webhook != nil {
+		if src.Spec.Suspend {
+			conditions.MarkReady(src, ReasonSuspended, "suspended: receiver Deployment %s scaled to zero", names.Deployment)
+			return ctrl.Result{}, nil
+		}
+		var dep appsv1.Deployment
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: src.Namespace, Name: names.Deployment}, &dep); err != nil {
+			return ctrl.Result{}, err
+		}
+		if !deploymentAvailable(&dep) {
+			conditions.MarkReconciling(src, ReasonWorkloadUnavailable, "waiting for Deployment %s to become available", names.Deployment)
+			return ctrl.Result{}, nil
+		}
+		conditions.MarkReady(src, ReasonApplied, "receiver Deployment %s is available behind Service %s", names.Deployment, names.Service)
+		return ctrl.Result{}, nil
+	}
+	if last := src.Status.LastRun; last != nil && last.Outcome == v1alpha1.RunFailed {
+		conditions.MarkNotReady(src, ReasonRunFailed, "last run %s failed: %s", last.ID, last.Message)
+		return ctrl.Result{}, nil
+	}
+	if src.Spec.Suspend {
+		conditions.MarkReady(src, ReasonSuspended, "suspended: CronJob %s starts no runs", names.CronJob)
+		return ctrl.Result{}, nil
+	}
+	msg := fmt.Sprintf("CronJob %s runs on %q", names.CronJob, src.Spec.Batch.Schedule)
+	if last := src.Status.LastRun; last != nil {
+		msg += fmt.Sprintf("; last run %s: accepted %d of %d read", strings.ToLower(string(last.Outcome)), last.Accepted, last.Read)
+		if last.Quarantined > 0 {
+			msg += fmt.Sprintf(", %d quarantined for review", last.Quarantined)
+		}
+	}
+	conditions.MarkReady(src, ReasonApplied, "%s", msg)
+	return ctrl.Result{}, nil
+}

@@ -1,0 +1,103 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/cjm-dev/journey-operator/api/v1alpha1"
+	"github.com/cjm-dev/journey-operator/internal/conditions"
+)
+
+// ValidationRuleReconciler compiles each rule's checks with the data plane's
+// CEL environment and records which sources the rule applies to. Sources
+// pick rules up themselves (TouchpointSourceReconciler watches rules).
+type ValidationRuleReconciler struct {
+	Deps
+}
+
+// SetupWithManager watches rules and, for matchedSources, every source.
+func (r *ValidationRuleReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.ValidationRule{}).
+		Watches(&v1alpha1.TouchpointSource{}, handler.EnqueueRequestsFromMapFunc(r.rulesInNamespace)).
+		WithOptions(controllerOptions(workers)).
+		Named("validationrule").
+		Complete(r)
+}
+
+func (r *ValidationRuleReconciler) rulesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.ValidationRuleList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		log.FromContext(ctx).Error(err, "listing rules for a source change")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, rule := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: rule.Namespace, Name: rule.Name}})
+	}
+	return reqs
+}
+
+// Reconcile compiles one rule and resolves its sources.
+func (r *ValidationRuleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var rule v1alpha1.ValidationRule
+	if err := r.Client.Get(ctx, req.NamespacedName, &rule); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := rule.Status.DeepCopy()
+	err := r.reconcile(ctx, &rule)
+	if err != nil {
+		conditions.MarkRetrying(&rule, "ListFailed", "%v", err)
+	}
+	r.emitReady(&rule, before.Conditions)
+	if perr := r.applyStatus(ctx, &rule, before, &rule.Status, nil); perr != nil {
+		return ctrl.Result{}, fmt.Errorf("writing status: %w", perr)
+	}
+	return ctrl.Result{}, err
+}
+
+func (r *ValidationRuleReconciler) reconcile(ctx context.Context, rule *v1alpha1.ValidationRule) error {
+	var p problems
+	p.addSelector("spec.sourceSelector", &rule.Spec.SourceSelector)
+	p = append(p, validateChecks(r.Expr, rule.Spec.Checks)...)
+
+	rule.Status.MatchedSources = nil
+	if sel, err := selectorFor(&rule.Spec.SourceSelector); err == nil {
+		var sources v1alpha1.TouchpointSourceList
+		if err := r.Client.List(ctx, &sources, client.InNamespace(rule.Namespace)); err != nil {
+			return err
+		}
+		for _, s := range sources.Items {
+			if sel.Matches(labelSet(s.Labels)) {
+				rule.Status.MatchedSources = append(rule.Status.MatchedSources, s.Name)
+			}
+		}
+		sort.Strings(rule.Status.MatchedSources)
+	}
+
+	if len(p) > 0 {
+		conditions.MarkStalled(rule, "InvalidCheck", "%s", p)
+		return nil
+	}
+	conditions.MarkReady(rule, "Compiled", "%d checks compile; applied to %d sources", len(rule.Spec.Checks), len(rule.Status.MatchedSources))
+	return nil
+}
+
+func labelSet(l map[string]string) labels.Set { return labels.Set(l) }
+
+func controllerOptions(workers int) controller.Options {
+	if workers < 1 {
+		workers = 1
+	}
+	return controller.Options{MaxConcurrentReconciles: workers}
+}

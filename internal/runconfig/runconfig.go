@@ -1,0 +1,85 @@
+// Package runconfig is the contract between the control plane and the data
+// plane: the resolved configuration the controller writes into a workload's
+// ConfigMap and the pod reads from its mounted file, so pods need no API
+// access to know what to do. It also names where Secrets are mounted.
+package runconfig
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path"
+
+	"github.com/cjm-dev/journey-operator/api/v1alpha1"
+)
+
+const (
+	// Version of the file format; bumped on incompatible changes.
+	Version = 1
+	// FileName is the ConfigMap key and the file name in the pod.
+	FileName = "config.json"
+	// Dir is where the ConfigMap is mounted.
+	Dir = "/etc/journey"
+	// SecretsDir is where referenced Secrets are mounted, one folder each.
+	SecretsDir = "/var/run/secrets/journey"
+	// StoreDSNEnv carries the store's DSN into the pod from its Secret.
+	StoreDSNEnv = "JOURNEY_STORE_DSN"
+)
+
+// Path is the configuration file's path in the pod.
+func Path() string { return path.Join(Dir, FileName) }
+
+// SecretPath is the file in the pod that holds the value of ref.
+func SecretPath(ref v1alpha1.SecretKeyRef) string {
+	return path.Join(SecretsDir, ref.Name, ref.Key)
+}
+
+// Rule is the part of a ValidationRule that applies to a source.
+type Rule struct {
+	Name       string           `json:"name"`
+	Generation int64            `json:"generation"`
+	Checks     []v1alpha1.Check `json:"checks"`
+}
+
+// Source is what an ingest run or a webhook receiver needs: the source and
+// every check of every ValidationRule that selects it.
+type Source struct {
+	Version    int                           `json:"version"`
+	Namespace  string                        `json:"namespace"`
+	Name       string                        `json:"name"`
+	UID        string                        `json:"uid"`
+	Generation int64                         `json:"generation"`
+	Spec       v1alpha1.TouchpointSourceSpec `json:"spec"`
+	Rules      []Rule                        `json:"rules,omitempty"`
+}
+
+// JourneySource is what an evaluator knows of one of its sources.
+type JourneySource struct {
+	Name       string `json:"name"`
+	Touchpoint string `json:"touchpoint"`
+	System     string `json:"system,omitempty"`
+	Financial  bool   `json:"financial,omitempty"`
+}
+
+// Journey is what an evaluator needs: the map and its resolved sources.
+type Journey struct {
+	Version    int                     `json:"version"`
+	Namespace  string                  `json:"namespace"`
+	Name       string                  `json:"name"`
+	UID        string                  `json:"uid"`
+	Generation int64                   `json:"generation"`
+	Spec       v1alpha1.JourneyMapSpec `json:"spec"`
+	Sources    []JourneySource         `json:"sources,omitempty"`
+}
+
+// Encode returns the file's content and its hash ("sha256:<hex>"), which
+// changes exactly when the content does.
+func Encode(cfg any) (data []byte, hash string, err error) {
+	data, err = json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, "", fmt.Errorf("encoding run configuration: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	return data, "sha256:" + hex.EncodeToString(sum[:]), nil
+}
