@@ -132,7 +132,9 @@ func applySamples(ns string, skipSecrets ...string) {
 	}
 }
 
-func key(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
+func key(ns, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: ns, Name: name}
+}
 
 // kstatusOf computes kstatus for an object as Argo CD, Flux and kubectl do.
 func kstatusOf(obj client.Object) status.Status {

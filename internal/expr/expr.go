@@ -325,7 +325,7 @@ func journeyFunctions() cel.EnvOption {
 // funcLib turns a list of function declarations into a cel.Library.
 type funcLib []cel.EnvOption
 
-func (l funcLib) CompileOptions() []cel.EnvOption { return l }
+func (l funcLib) CompileOptions() []cel.EnvOption   { return l }
 func (funcLib) ProgramOptions() []cel.ProgramOption { return nil }
 
 func userOf(v ref.Val) (*User, error) {

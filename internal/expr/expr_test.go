@@ -101,7 +101,9 @@ func (h history) SumBetween(tp, attr string, from, to time.Duration) float64 {
 
 type stats struct{}
 
-func (stats) Users(stage string) int64 { return map[string]int64{"Trial": 200, "Subscribed": 20}[stage] }
+func (stats) Users(stage string) int64 {
+	return map[string]int64{"Trial": 200, "Subscribed": 20}[stage]
+}
 func (stats) Conversion(from, to string) float64 {
 	if from == "Trial" && to == "Subscribed" {
 		return 0.1
