@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -57,6 +58,37 @@ type Deps struct {
 	Render    render.Options
 	// SecretRetry is how soon a resource missing a Secret looks again.
 	SecretRetry time.Duration
+	// Announced remembers what was last announced per object; see announcer.
+	Announced *Announcer
+}
+
+// Announcer remembers, per object and topic, the last state an Event was
+// recorded for. A reconcile may read an object from a cache that has not yet
+// seen the previous reconcile's status write; recomputing the same status is
+// harmless, announcing the same change twice is not.
+type Announcer struct {
+	mu   sync.Mutex
+	last map[types.UID]map[string]string
+}
+
+// First reports whether state is new for the object's topic, and remembers it.
+func (a *Announcer) First(uid types.UID, topic, state string) bool {
+	if a == nil {
+		return true
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil {
+		a.last = map[types.UID]map[string]string{}
+	}
+	if a.last[uid] == nil {
+		a.last[uid] = map[string]string{}
+	}
+	if a.last[uid][topic] == state {
+		return false
+	}
+	a.last[uid][topic] = state
+	return true
 }
 
 // apply server-side applies a rendered object under the operator's field
@@ -227,8 +259,11 @@ func (d *Deps) emitReady(obj conditions.Object, before []metav1.Condition) {
 		return
 	}
 	c := conditions.Get(obj, v1alpha1.ConditionReady)
-	ro, ok := obj.(runtime.Object)
+	ro, ok := obj.(client.Object)
 	if !ok || c.Status == metav1.ConditionUnknown {
+		return
+	}
+	if !d.Announced.First(ro.GetUID(), "ready", string(c.Status)+"/"+c.Reason+"/"+c.Message) {
 		return
 	}
 	d.event(ro, c.Status == metav1.ConditionFalse, c.Reason, "%s", c.Message)

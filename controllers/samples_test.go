@@ -20,16 +20,20 @@ import (
 )
 
 // markAvailable does what the deployment controller and kubelet would: there
-// is no kubelet in envtest, so pods never start.
-func markAvailable(ns, name string) {
+// is no kubelet in envtest, so pods never start. The operator may re-render
+// the Deployment meanwhile (a new generation), so callers poll with it.
+func markAvailable(g Gomega, ns, name string) {
 	var dep appsv1.Deployment
-	Eventually(func() error { return k8s.Get(ctx, key(ns, name), &dep) }, timeout).Should(Succeed())
+	g.Expect(k8s.Get(ctx, key(ns, name), &dep)).To(Succeed())
+	if dep.Status.ObservedGeneration == dep.Generation && dep.Status.AvailableReplicas == 1 {
+		return
+	}
 	dep.Status = appsv1.DeploymentStatus{
 		ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
 		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue,
 			Reason: "MinimumReplicasAvailable", LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
 	}
-	Expect(k8s.Status().Update(ctx, &dep)).To(Succeed())
+	g.Expect(k8s.Status().Update(ctx, &dep)).To(Succeed())
 }
 
 // expectControlledBy asserts the ownerReference that makes deletion cascade.
@@ -155,7 +159,7 @@ var _ = Describe("the samples, reconciled", Ordered, func() {
 			HaveField("Secret.Items", ConsistOf(
 				corev1.KeyToPath{Key: "current", Path: "current"}, corev1.KeyToPath{Key: "previous", Path: "previous"})))))
 		var svc corev1.Service
-		Expect(k8s.Get(ctx, key(ns, "billing-stripe-webhook-receiver"), &svc)).To(Succeed())
+		Eventually(func() error { return k8s.Get(ctx, key(ns, "billing-stripe-webhook-receiver"), &svc) }, timeout).Should(Succeed())
 		expectControlledBy(&svc, "TouchpointSource", "billing-stripe-webhook")
 		Expect(svc.Spec.Selector).To(Equal(dep.Spec.Selector.MatchLabels))
 
@@ -165,8 +169,8 @@ var _ = Describe("the samples, reconciled", Ordered, func() {
 			g.Expect(kstatusOf(src)).To(Equal(status.InProgressStatus))
 		}, timeout).Should(Succeed())
 
-		markAvailable(ns, "billing-stripe-webhook-receiver")
 		Eventually(func(g Gomega) {
+			markAvailable(g, ns, "billing-stripe-webhook-receiver")
 			src := getSource(ns, "billing-stripe-webhook")
 			g.Expect(condition(src, "Ready")).To(HavePrefix("True/Applied: receiver Deployment"))
 			g.Expect(kstatusOf(src)).To(Equal(status.CurrentStatus))
@@ -213,8 +217,8 @@ var _ = Describe("the samples, reconciled", Ordered, func() {
 		Expect(cfg.Sources).To(HaveLen(7), "every sample source carries the product label")
 		Expect(cfg.Spec.Stages).To(HaveLen(6))
 
-		markAvailable(ns, "streaming-journey-evaluator")
 		Eventually(func(g Gomega) {
+			markAvailable(g, ns, "streaming-journey-evaluator")
 			jm := getMap(ns, "streaming-journey")
 			g.Expect(condition(jm, "Ready")).To(HavePrefix("True/Applied: evaluator streaming-journey-evaluator is available; 6 stages over 7 sources"))
 			g.Expect(jm.Status.StageCount).To(Equal(int32(6)))

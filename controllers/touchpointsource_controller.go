@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -261,13 +262,20 @@ func (r *TouchpointSourceReconciler) record(src *v1alpha1.TouchpointSource, run 
 	if st.Runs == nil {
 		st.Runs = &v1alpha1.RunCounts{}
 	}
+	// Runs are folded oldest first, so the newest announced is the last.
+	announce := r.Announced.First(src.UID, "run", run.CompletionTime.UTC().Format(time.RFC3339Nano)+"/"+run.ID)
 	if run.Outcome == v1alpha1.RunFailed {
 		st.Runs.Failed++
-		r.event(src, true, ReasonRunFailed, "run %s failed: %s", run.ID, run.Message)
+		if announce {
+			r.event(src, true, ReasonRunFailed, "run %s failed: %s", run.ID, run.Message)
+		}
 		return
 	}
 	st.Runs.Succeeded++
 	st.LastSuccessfulRunTime = run.CompletionTime.DeepCopy()
+	if !announce {
+		return
+	}
 	r.event(src, false, ReasonRunSucceeded, "run %s %s: read %d, accepted %d, duplicates %d, quarantined %d, rejected %d",
 		run.ID, strings.ToLower(string(run.Outcome)), run.Read, run.Accepted, run.Duplicates, run.Quarantined, run.Rejected)
 }

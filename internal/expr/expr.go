@@ -33,6 +33,7 @@ package expr
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -258,10 +259,18 @@ func oneLine(s string) string {
 		if l == "" || strings.Trim(l, ".^ ") == "" || strings.HasPrefix(l, "|") {
 			continue
 		}
-		out = append(out, strings.TrimPrefix(l, "ERROR: "))
+		l = strings.TrimPrefix(l, "ERROR: ")
+		l = strings.ReplaceAll(l, " (in container '')", "")
+		if m := positionPrefix.FindStringSubmatch(l); m != nil {
+			l = strings.TrimPrefix(l, m[0]) + " (column " + m[1] + ")"
+		}
+		out = append(out, l)
 	}
 	return strings.Join(out, "; ")
 }
+
+// positionPrefix is cel-go's "<input>:line:column: " location.
+var positionPrefix = regexp.MustCompile(`^<input>:\d+:(\d+): `)
 
 func userFunctions() cel.EnvOption {
 	user := cel.ObjectType(userTypeName)

@@ -66,6 +66,7 @@ func (o Options) Deps(mgr ctrl.Manager) (controllers.Deps, error) {
 			StoreSecret:     v1alpha1.SecretKeyRef{Name: o.StoreSecretName, Key: o.StoreSecretKey},
 		},
 		SecretRetry: o.SecretRetry,
+		Announced:   &controllers.Announcer{},
 	}, nil
 }
 

@@ -1,0 +1,65 @@
+{{/* The chart's name, overridable. */}}
+{{- define "journey-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The prefix of every object's name. Cluster-scoped objects (ClusterRoles,
+ClusterRoleBinding) carry it too, so two releases with different names do not
+collide.
+*/}}
+{{- define "journey-operator.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels on every object. */}}
+{{- define "journey-operator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "journey-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: journey-operator
+{{- end -}}
+
+{{/* Labels selecting the manager's pods; immutable once installed. */}}
+{{- define "journey-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "journey-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: manager
+{{- end -}}
+
+{{/* The ServiceAccount the manager runs as. */}}
+{{- define "journey-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "journey-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The operator image: repository@digest when a digest is set, else
+repository:tag with the tag defaulting to the chart's appVersion. The manager
+gets it as --image too, so every workload it creates runs the same binary.
+*/}}
+{{- define "journey-operator.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The ClusterRole holding the manager's permissions. */}}
+{{- define "journey-operator.managerRoleName" -}}
+{{- printf "%s-manager" (include "journey-operator.fullname" .) -}}
+{{- end -}}

@@ -1,0 +1,236 @@
+package deploy_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"helm.sh/helm/v3/pkg/chart"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// The manager's ClusterRole and ServiceAccount for release "journey-operator".
+const (
+	chartManagerRole    = "journey-operator-manager"
+	chartServiceAccount = "journey-operator"
+)
+
+var (
+	watched = []string{"media-a", "media-b"}
+	// defaults installs the chart with its own values.yaml only.
+	defaults map[string]any
+	// namespaceScoped installs the chart for two namespaces only.
+	namespaceScoped = map[string]any{"watchNamespaces": []any{"media-a", "media-b"}}
+	// everythingElse turns every other knob of values.yaml.
+	everythingElse = map[string]any{
+		"image": map[string]any{
+			"repository": "registry.example.com/journey-operator",
+			"digest":     "sha256:" + strings.Repeat("ab", 32),
+			"pullPolicy": "Always",
+		},
+		"imagePullSecrets": []any{map[string]any{"name": "regcred"}},
+		"replicas":         2,
+		"store":            map[string]any{"secretName": "media-store", "secretKey": "postgres-dsn"},
+		"serviceAccount":   map[string]any{"create": false, "name": "journey-sa"},
+		"rbac":             map[string]any{"aggregatedRoles": false},
+		"metrics":          map[string]any{"service": map[string]any{"enabled": false}},
+		"extraArgs":        []any{"--zap-log-level=debug"},
+		"podAnnotations":   map[string]any{"example.com/team": "platform"},
+		"podLabels":        map[string]any{"example.com/tier": "control-plane"},
+		"nodeSelector":     map[string]any{"kubernetes.io/os": "linux"},
+		"tolerations":      []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "platform", "effect": "NoSchedule"}},
+		"resources":        map[string]any{"requests": map[string]any{"cpu": "100m", "memory": "128Mi"}},
+		"fullnameOverride": "journey-operator",
+	}
+)
+
+// mustRender renders the chart and fails the spec on an error.
+func mustRender(chrt *chart.Chart, values map[string]any) []*unstructured.Unstructured {
+	objs, err := renderChart(chrt, values)
+	Expect(err).NotTo(HaveOccurred(), "rendering the chart with %v", values)
+	Expect(objs).NotTo(BeEmpty())
+	return objs
+}
+
+var _ = Describe("the Helm chart", func() {
+	var chrt *chart.Chart
+	BeforeEach(func() { chrt = loadChart() })
+
+	DescribeTable("renders objects the API server accepts (server-side apply, dry run, strict fields)",
+		func(values map[string]any) {
+			objs := mustRender(chrt, values)
+			for _, ns := range namespacesOf(objs) {
+				ensureNamespace(ns, nil)
+			}
+			Expect(applyDryRun(objs)).To(BeEmpty())
+			Expect(ofKind(objs, "CustomResourceDefinition")).To(HaveLen(3), "the CRDs from crds/")
+		},
+		Entry("default values: a cluster-wide install", defaults),
+		Entry("watchNamespaces: a namespace-scoped install", namespaceScoped),
+		Entry("every other value set", everythingElse),
+	)
+
+	DescribeTable("runs the manager under the restricted Pod Security Standard",
+		func(values map[string]any) {
+			expectRestricted(managerDeployment(mustRender(chrt, values)))
+		},
+		Entry("default values", defaults),
+		Entry("watchNamespaces", namespaceScoped),
+		Entry("every other value set", everythingElse),
+	)
+
+	It("grants the manager exactly the rules controller-gen generates from the RBAC markers", func() {
+		want := generatedManagerRules()
+		for _, values := range []map[string]any{defaults, namespaceScoped} {
+			objs := mustRender(chrt, values)
+			role := as[rbacv1.ClusterRole](byName(objs, "ClusterRole", chartManagerRole))
+			Expect(role.Rules).To(Equal(want), "chart ClusterRole %s vs config/rbac/role.yaml (run `make manifests`)", chartManagerRole)
+		}
+	})
+
+	It("refuses to render without files/manager-role.yaml, saying to run make manifests", func() {
+		var kept []*chart.File
+		for _, f := range chrt.Files {
+			if f.Name != "files/manager-role.yaml" {
+				kept = append(kept, f)
+			}
+		}
+		Expect(kept).To(HaveLen(len(chrt.Files)-1), "the chart carries files/manager-role.yaml")
+		chrt.Files = kept
+		_, err := renderChart(chrt, defaults)
+		Expect(err).To(MatchError(ContainSubstring("make manifests")))
+	})
+
+	It("by default binds the manager's ClusterRole cluster-wide and watches every namespace", func() {
+		objs := mustRender(chrt, defaults)
+		crb := as[rbacv1.ClusterRoleBinding](byName(objs, "ClusterRoleBinding", chartManagerRole))
+		Expect(crb.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: chartManagerRole}))
+		Expect(crb.Subjects).To(ConsistOf(rbacv1.Subject{Kind: "ServiceAccount", Name: chartServiceAccount, Namespace: releaseNamespace}))
+		args, _ := managerContainer(managerDeployment(objs))
+		Expect(args).NotTo(ContainElement(HavePrefix("--watch-namespaces")))
+	})
+
+	It("with watchNamespaces renders no ClusterRoleBinding and one RoleBinding in each watched namespace", func() {
+		objs := mustRender(chrt, namespaceScoped)
+		Expect(ofKind(objs, "ClusterRoleBinding")).To(BeEmpty(), "a namespace-scoped install grants nothing cluster-wide")
+		for _, ns := range watched {
+			var found bool
+			for _, o := range ofKind(objs, "RoleBinding") {
+				rb := as[rbacv1.RoleBinding](o)
+				if rb.Namespace != ns || rb.RoleRef.Name != chartManagerRole {
+					continue
+				}
+				found = true
+				Expect(rb.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: chartManagerRole}))
+				Expect(rb.Subjects).To(ConsistOf(rbacv1.Subject{Kind: "ServiceAccount", Name: chartServiceAccount, Namespace: releaseNamespace}))
+			}
+			Expect(found).To(BeTrue(), "a RoleBinding to ClusterRole %s in namespace %s", chartManagerRole, ns)
+		}
+		args, _ := managerContainer(managerDeployment(objs))
+		Expect(args).To(ContainElement("--watch-namespaces=media-a,media-b"))
+		// Leader election stays in the release namespace.
+		Expect(byName(objs, "Role", "journey-operator-leader-election").GetNamespace()).To(Equal(releaseNamespace))
+	})
+
+	It("passes the manager its own image and pull policy for the workloads, and the store's Secret", func() {
+		args, image := managerContainer(managerDeployment(mustRender(chrt, defaults)))
+		Expect(image).To(Equal("ghcr.io/cjm-dev/journey-operator:" + chrt.Metadata.AppVersion))
+		Expect(args).To(HaveExactElements("manager", "--leader-elect", "--metrics-bind-address=:8080",
+			"--health-probe-bind-address=:8081", "--image="+image, "--image-pull-policy=IfNotPresent",
+			"--store-secret-name=journey-store", "--store-secret-key=dsn"))
+
+		args, image = managerContainer(managerDeployment(mustRender(chrt, everythingElse)))
+		Expect(image).To(Equal("registry.example.com/journey-operator@sha256:" + strings.Repeat("ab", 32)))
+		Expect(args).To(ContainElements("--image="+image, "--image-pull-policy=Always",
+			"--store-secret-name=media-store", "--store-secret-key=postgres-dsn", "--zap-log-level=debug"))
+	})
+
+	It("has liveness and readiness probes on /healthz and /readyz", func() {
+		d := managerDeployment(mustRender(chrt, defaults))
+		c := d.Spec.Template.Spec.Containers[0]
+		Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
+		Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
+		Expect(c.LivenessProbe.HTTPGet.Port.String()).To(Equal("probes"))
+		Expect(c.Resources.Limits).NotTo(BeEmpty())
+		Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal(chartServiceAccount))
+	})
+
+	It("aggregates journey admin, editor and viewer roles into admin, edit and view, status read-only", func() {
+		objs := mustRender(chrt, defaults)
+		expectAggregatedRoles(objs, "journey-operator-admin", "journey-operator-editor", "journey-operator-viewer")
+		Expect(ofKind(mustRender(chrt, everythingElse), "ClusterRole")).To(HaveLen(1), "rbac.aggregatedRoles=false leaves only the manager's")
+	})
+
+	DescribeTable("values.schema.json refuses a bad value, naming the field",
+		func(values map[string]any, field string) {
+			_, err := renderChart(chrt, values)
+			Expect(err).To(HaveOccurred(), "installing with %v", values)
+			GinkgoWriter.Printf("helm install with %v:\n%v\n", values, err)
+			Expect(err.Error()).To(ContainSubstring("values don't meet the specifications of the schema"))
+			Expect(err.Error()).To(ContainSubstring(field))
+		},
+		Entry("replicas as a string", map[string]any{"replicas": "two"}, "at '/replicas': got string, want integer"),
+		Entry("replicas below zero", map[string]any{"replicas": -1}, "at '/replicas'"),
+		Entry("an unknown top-level key", map[string]any{"replicaCount": 2}, "additional properties 'replicaCount' not allowed"),
+		Entry("watchNamespaces as one string", map[string]any{"watchNamespaces": "media-a,media-b"}, "at '/watchNamespaces': got string, want array"),
+		Entry("a watched namespace that is not a DNS label", map[string]any{"watchNamespaces": []any{"Media_A"}}, "at '/watchNamespaces/0'"),
+		Entry("an unknown pull policy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, "at '/image/pullPolicy'"),
+		Entry("a store Secret name that is not a DNS subdomain", map[string]any{"store": map[string]any{"secretName": "Store_DSN"}}, "at '/store/secretName'"),
+		Entry("an empty store Secret name", map[string]any{"store": map[string]any{"secretName": ""}}, "at '/store/secretName'"),
+		Entry("an unknown store key", map[string]any{"store": map[string]any{"secret": "journey-store"}}, "additional properties 'secret' not allowed"),
+		Entry("a metrics port out of range", map[string]any{"metrics": map[string]any{"service": map[string]any{"port": 70000}}}, "at '/metrics/service/port'"),
+		Entry("an extra argument that is not a flag", map[string]any{"extraArgs": []any{"debug"}}, "at '/extraArgs/0'"),
+	)
+
+	It("ships the CRDs exactly as config/crd/bases holds them (`make manifests` copies them)", func() {
+		bases, err := filepath.Glob(filepath.Join(repoRoot, "config", "crd", "bases", "*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(bases).To(HaveLen(3))
+		shipped := map[string]string{}
+		for _, f := range chrt.CRDObjects() {
+			shipped[filepath.Base(f.Filename)] = string(f.File.Data)
+		}
+		Expect(shipped).To(HaveLen(len(bases)), "the chart's crds/ holds one file per CRD")
+		for _, b := range bases {
+			want, err := os.ReadFile(b)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(shipped).To(HaveKeyWithValue(filepath.Base(b), string(want)), "crds/%s is stale: run `make manifests`", filepath.Base(b))
+		}
+	})
+})
+
+// expectAggregatedRoles checks the admin, editor and viewer ClusterRoles:
+// each carries its aggregate-to label and covers the three kinds, viewers
+// read, editors also write, and status is read-only for all of them.
+func expectAggregatedRoles(objs []*unstructured.Unstructured, admin, editor, viewer string) {
+	read := []string{"get", "list", "watch"}
+	write := append(append([]string{}, read...), "create", "update", "patch", "delete")
+	kinds := []string{"touchpointsources", "validationrules", "journeymaps"}
+	for _, r := range []struct {
+		name, aggregateTo string
+		verbs             []string
+	}{
+		{admin, "admin", append(append([]string{}, write...), "deletecollection")},
+		{editor, "edit", write},
+		{viewer, "view", read},
+	} {
+		role := as[rbacv1.ClusterRole](byName(objs, "ClusterRole", r.name))
+		Expect(role.Labels).To(HaveKeyWithValue("rbac.authorization.k8s.io/aggregate-to-"+r.aggregateTo, "true"), role.Name)
+		kindVerbs := map[string][]string{}
+		for _, rule := range role.Rules {
+			Expect(rule.APIGroups).To(ConsistOf("journey.cjm.dev"), "%s only touches journey resources", role.Name)
+			for _, res := range rule.Resources {
+				kindVerbs[res] = append(kindVerbs[res], rule.Verbs...)
+			}
+		}
+		for _, k := range kinds {
+			Expect(kindVerbs[k]).To(ConsistOf(r.verbs), "%s on %s", role.Name, k)
+			Expect(kindVerbs[k+"/status"]).To(ConsistOf("get"), "%s on %s/status is read-only", role.Name, k)
+		}
+		Expect(kindVerbs).To(HaveLen(2*len(kinds)), fmt.Sprintf("%s covers exactly the three kinds and their status", role.Name))
+	}
+}
