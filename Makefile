@@ -57,6 +57,13 @@ verify-generated: manifests generate fmt ## Fail if generated files or formattin
 	  echo "generated files or formatting are out of date; run 'make manifests generate fmt' and commit:"; \
 	  git status --porcelain; git --no-pager diff --stat; exit 1; fi
 
+##@ Benchmarks
+
+.PHONY: bench-controlplane
+bench-controlplane: build ## 500 sources, 50 rules, 50 maps to Ready vs a plain client; writes at rest; manager RSS.
+	assets="$$(hack/setup-envtest.sh)"; \
+	KUBEBUILDER_ASSETS="$$assets" $(GO) run ./test/bench/controlplane $(BENCH_ARGS)
+
 ##@ Build
 
 .PHONY: build

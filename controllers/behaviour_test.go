@@ -9,9 +9,11 @@ import (
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -424,6 +426,7 @@ var _ = Describe("at rest", func() {
 		lists := []client.ObjectList{
 			&v1alpha1.TouchpointSourceList{}, &v1alpha1.ValidationRuleList{}, &v1alpha1.JourneyMapList{},
 			&corev1.ConfigMapList{}, &batchv1.CronJobList{}, &corev1.ServiceList{}, &corev1.ServiceAccountList{},
+			&appsv1.DeploymentList{}, &rbacv1.RoleList{}, &rbacv1.RoleBindingList{},
 		}
 		versions := func() map[string]string {
 			out := map[string]string{}

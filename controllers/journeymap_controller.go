@@ -42,7 +42,7 @@ func (r *JourneyMapReconciler) SetupWithManager(mgr ctrl.Manager, workers int) e
 		Owns(&rbacv1.RoleBinding{}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
-		Watches(&v1alpha1.TouchpointSource{}, handler.EnqueueRequestsFromMapFunc(r.mapsInNamespace)).
+		Watches(&v1alpha1.TouchpointSource{}, handler.EnqueueRequestsFromMapFunc(r.mapsInNamespace), specOrLabelsChanged).
 		WithOptions(controllerOptions(workers)).
 		Named("journeymap").
 		Complete(r)

@@ -7,8 +7,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/cjm-dev/journey-operator/internal/render"
 )
@@ -30,6 +32,12 @@ func CacheByObject() map[client.Object]cache.ByObject {
 		&rbacv1.RoleBinding{}:    managed,
 	}
 }
+
+// specOrLabelsChanged filters the cross-kind watches: which rules apply to
+// a source, and which sources a map reads, depend only on spec and labels,
+// never on status. Without it every status write of one kind would wake
+// every object of another in the namespace (N×M reconciles).
+var specOrLabelsChanged = builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))
 
 // UncachedObjects are read straight from the API server.
 func UncachedObjects() []client.Object { return []client.Object{&corev1.Secret{}} }

@@ -44,7 +44,7 @@ func (r *TouchpointSourceReconciler) SetupWithManager(mgr ctrl.Manager, workers 
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToSource)).
-		Watches(&v1alpha1.ValidationRule{}, handler.EnqueueRequestsFromMapFunc(r.sourcesInNamespace)).
+		Watches(&v1alpha1.ValidationRule{}, handler.EnqueueRequestsFromMapFunc(r.sourcesInNamespace), specOrLabelsChanged).
 		WithOptions(controllerOptions(workers)).
 		Named("touchpointsource").
 		Complete(r)

@@ -29,7 +29,7 @@ type ValidationRuleReconciler struct {
 func (r *ValidationRuleReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.ValidationRule{}).
-		Watches(&v1alpha1.TouchpointSource{}, handler.EnqueueRequestsFromMapFunc(r.rulesInNamespace)).
+		Watches(&v1alpha1.TouchpointSource{}, handler.EnqueueRequestsFromMapFunc(r.rulesInNamespace), specOrLabelsChanged).
 		WithOptions(controllerOptions(workers)).
 		Named("validationrule").
 		Complete(r)
