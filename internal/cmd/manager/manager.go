@@ -189,5 +189,10 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeconfig %s: %w", kubeconfig, err)
 	}
+	// As ctrl.GetConfig does: no client-side throttling (client-go's default
+	// is 5 requests/s); the API server's priority and fairness limits us.
+	if cfg.QPS == 0 {
+		cfg.QPS = -1
+	}
 	return cfg, nil
 }
