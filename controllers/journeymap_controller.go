@@ -18,6 +18,7 @@ import (
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/conditions"
 	"github.com/cjm-dev/journey-operator/internal/render"
+	"github.com/cjm-dev/journey-operator/internal/validate"
 )
 
 // JourneyMapReconciler runs each map's evaluator: a Deployment + Service
@@ -87,7 +88,7 @@ func (r *JourneyMapReconciler) reconcile(ctx context.Context, jm *v1alpha1.Journ
 		jm.Status.LastHandledRequestedAt = req
 	}
 
-	if p := validateJourney(r.Expr, &jm.Spec); len(p) > 0 {
+	if p := validate.Journey(r.Expr, &jm.Spec); len(p) > 0 {
 		conditions.MarkStalled(jm, "InvalidSpec", "%s", p)
 		return ctrl.Result{}, nil
 	}
@@ -139,7 +140,7 @@ func (r *JourneyMapReconciler) reconcile(ctx context.Context, jm *v1alpha1.Journ
 
 // sources returns, in name order, the TouchpointSources the map selects.
 func (r *JourneyMapReconciler) sources(ctx context.Context, jm *v1alpha1.JourneyMap) ([]v1alpha1.TouchpointSource, error) {
-	sel, err := selectorFor(&jm.Spec.SourceSelector)
+	sel, err := validate.Selector(&jm.Spec.SourceSelector)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,8 @@ import (
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/conditions"
 	"github.com/cjm-dev/journey-operator/internal/render"
+	"github.com/cjm-dev/journey-operator/internal/runconfig"
+	"github.com/cjm-dev/journey-operator/internal/validate"
 )
 
 // TouchpointSourceReconciler runs each source as an ingest CronJob (batch) or
@@ -102,7 +104,7 @@ func (r *TouchpointSourceReconciler) reconcile(ctx context.Context, src *v1alpha
 		src.Status.Workload = &v1alpha1.WorkloadReference{Kind: "CronJob", Name: names.CronJob}
 	}
 
-	if p := validateSource(r.Expr, &src.Spec); len(p) > 0 {
+	if p := validate.Source(r.Expr, &src.Spec); len(p) > 0 {
 		conditions.MarkStalled(src, "InvalidSpec", "%s", p)
 		return ctrl.Result{}, nil
 	}
@@ -160,18 +162,10 @@ func (r *TouchpointSourceReconciler) matchingRules(ctx context.Context, src *v1a
 	if err := r.Client.List(ctx, &list, client.InNamespace(src.Namespace)); err != nil {
 		return nil, nil, err
 	}
-	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	var rules []v1alpha1.ValidationRule
 	var invalid []string
-	for _, rule := range list.Items {
-		sel, err := selectorFor(&rule.Spec.SourceSelector)
-		if err != nil {
-			continue // the rule reports its own selector; it matches nothing
-		}
-		if !sel.Matches(labelSet(src.Labels)) {
-			continue
-		}
-		if p := validateChecks(r.Expr, rule.Spec.Checks); len(p) > 0 {
+	for _, rule := range runconfig.MatchingRules(src, list.Items) {
+		if p := validate.Checks(r.Expr, rule.Spec.Checks); len(p) > 0 {
 			invalid = append(invalid, fmt.Sprintf("ValidationRule %s does not compile (%s)", rule.Name, p))
 			continue
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/conditions"
+	"github.com/cjm-dev/journey-operator/internal/validate"
 )
 
 // ValidationRuleReconciler compiles each rule's checks with the data plane's
@@ -67,12 +68,12 @@ func (r *ValidationRuleReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 }
 
 func (r *ValidationRuleReconciler) reconcile(ctx context.Context, rule *v1alpha1.ValidationRule) error {
-	var p problems
-	p.addSelector("spec.sourceSelector", &rule.Spec.SourceSelector)
-	p = append(p, validateChecks(r.Expr, rule.Spec.Checks)...)
+	var p validate.Problems
+	p.AddSelector("spec.sourceSelector", &rule.Spec.SourceSelector)
+	p = append(p, validate.Checks(r.Expr, rule.Spec.Checks)...)
 
 	rule.Status.MatchedSources = nil
-	if sel, err := selectorFor(&rule.Spec.SourceSelector); err == nil {
+	if sel, err := validate.Selector(&rule.Spec.SourceSelector); err == nil {
 		var sources v1alpha1.TouchpointSourceList
 		if err := r.Client.List(ctx, &sources, client.InNamespace(rule.Namespace)); err != nil {
 			return err

@@ -195,8 +195,13 @@ type SQLConnector struct {
 	// +required
 	DSNSecretRef SecretKeyRef `json:"dsnSecretRef"`
 
-	// Query returns one row per record; its columns become the record's fields.
-	// With cursorColumn, $1 is the last stored cursor value.
+	// Query returns one row per record; its columns become the record's
+	// fields. With cursorColumn, $1 is the cursor the last committed run
+	// stored, as text, or NULL on the first run: cast it to the column's type
+	// and let NULL mean everything, e.g.
+	// where updated_at > coalesce($1::timestamptz, '-infinity') order by updated_at
+	// (an integer column: where id > coalesce($1::bigint, 0) order by id).
+	// Order by the cursor column. Timestamps are stored as RFC 3339 in UTC.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=8192

@@ -10,6 +10,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 )
@@ -82,4 +86,23 @@ func Encode(cfg any) (data []byte, hash string, err error) {
 	}
 	sum := sha256.Sum256(data)
 	return data, "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// MatchingRules returns, in name order, the rules of the source's namespace
+// whose selector matches its labels. Rules with an invalid selector match
+// nothing (their own status says why).
+func MatchingRules(src *v1alpha1.TouchpointSource, rules []v1alpha1.ValidationRule) []v1alpha1.ValidationRule {
+	var out []v1alpha1.ValidationRule
+	for _, r := range rules {
+		if r.Namespace != src.Namespace {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(&r.Spec.SourceSelector)
+		if err != nil || !sel.Matches(labels.Set(src.Labels)) {
+			continue
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }

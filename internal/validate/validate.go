@@ -1,4 +1,9 @@
-package controllers
+// Package validate checks what admission cannot see in a journey spec:
+// expressions that do not compile, schedules robfig/cron (the parser CronJob
+// uses) refuses, time zones this system does not know, selectors that do not
+// parse. The controllers report its findings as Stalled conditions and
+// `journey lint` prints them; each problem names its field.
+package validate
 
 import (
 	"fmt"
@@ -14,22 +19,18 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/expr"
 )
 
-// The checks here are what admission cannot see: expressions that do not
-// compile, schedules robfig/cron (the parser CronJob uses) refuses, time
-// zones this system does not know. Each problem names its field.
+// Problems are "field: what is wrong" lines.
+type Problems []string
 
-// problems collects "field: what is wrong" lines.
-type problems []string
-
-func (p *problems) add(field string, err error) {
+func (p *Problems) add(field string, err error) {
 	if err != nil {
 		*p = append(*p, fmt.Sprintf("%s: %v", field, err))
 	}
 }
 
-func (p problems) String() string { return strings.Join(p, "; ") }
+func (p Problems) String() string { return strings.Join(p, "; ") }
 
-func compileInto(p *problems, env *expr.Env, c expr.Context, field string, src v1alpha1.Expression) {
+func compileInto(p *Problems, env *expr.Env, c expr.Context, field string, src v1alpha1.Expression) {
 	if src == "" {
 		return
 	}
@@ -37,9 +38,9 @@ func compileInto(p *problems, env *expr.Env, c expr.Context, field string, src v
 	p.add(field, err)
 }
 
-// validateSource checks a TouchpointSource's spec.
-func validateSource(env *expr.Env, spec *v1alpha1.TouchpointSourceSpec) problems {
-	var p problems
+// Source checks a TouchpointSource's spec.
+func Source(env *expr.Env, spec *v1alpha1.TouchpointSourceSpec) Problems {
+	var p Problems
 	m := spec.Mapping
 	for field, src := range map[string]v1alpha1.Expression{
 		"eventID": m.EventID, "userID": m.UserID, "occurredAt": m.OccurredAt, "type": m.Type,
@@ -74,10 +75,10 @@ func validateSource(env *expr.Env, spec *v1alpha1.TouchpointSourceSpec) problems
 	return p
 }
 
-// validateChecks compiles every check of a ValidationRule; each problem
-// names the check.
-func validateChecks(env *expr.Env, checks []v1alpha1.Check) problems {
-	var p problems
+// Checks compiles every check of a ValidationRule; each problem names the
+// check.
+func Checks(env *expr.Env, checks []v1alpha1.Check) Problems {
+	var p Problems
 	for _, c := range checks {
 		field := "check " + c.Name
 		compileInto(&p, env, expr.CheckCondition, field+" expression", c.Expression)
@@ -97,9 +98,9 @@ func validateChecks(env *expr.Env, checks []v1alpha1.Check) problems {
 	return p
 }
 
-// validateJourney compiles a JourneyMap's stages and alerts.
-func validateJourney(env *expr.Env, spec *v1alpha1.JourneyMapSpec) problems {
-	var p problems
+// Journey compiles a JourneyMap's stages and alerts and parses its selector.
+func Journey(env *expr.Env, spec *v1alpha1.JourneyMapSpec) Problems {
+	var p Problems
 	for _, s := range spec.Stages {
 		compileInto(&p, env, expr.StageCondition, "stage "+s.Name+" enterWhen", s.EnterWhen)
 	}
@@ -110,18 +111,19 @@ func validateJourney(env *expr.Env, spec *v1alpha1.JourneyMapSpec) problems {
 		}
 		compileInto(&p, env, c, "alert "+a.Name+" expression", a.Expression)
 	}
-	p.addSelector("spec.sourceSelector", &spec.SourceSelector)
+	p.AddSelector("spec.sourceSelector", &spec.SourceSelector)
 	return p
 }
 
-func (p *problems) addSelector(field string, sel *metav1.LabelSelector) {
+// AddSelector records a selector that does not parse.
+func (p *Problems) AddSelector(field string, sel *metav1.LabelSelector) {
 	if _, err := metav1.LabelSelectorAsSelector(sel); err != nil {
 		p.add(field, err)
 	}
 }
 
-// selectorFor parses a selector already known to be valid or reports it.
-func selectorFor(sel *metav1.LabelSelector) (labels.Selector, error) {
+// Selector parses a selector, naming spec.sourceSelector in its error.
+func Selector(sel *metav1.LabelSelector) (labels.Selector, error) {
 	s, err := metav1.LabelSelectorAsSelector(sel)
 	if err != nil {
 		return nil, fmt.Errorf("spec.sourceSelector: %w", err)

@@ -1,0 +1,84 @@
+// Package cli is the `journey` command line: one binary for the operator
+// (`journey manager`) and the data plane it schedules (ingest, receive) or
+// runs locally (run, lint). main.go only calls Main; tests call it too, to
+// run the very command a pod runs.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	ingestcmd "github.com/cjm-dev/journey-operator/internal/cmd/ingest"
+	lintcmd "github.com/cjm-dev/journey-operator/internal/cmd/lint"
+	"github.com/cjm-dev/journey-operator/internal/cmd/manager"
+	receivecmd "github.com/cjm-dev/journey-operator/internal/cmd/receive"
+	runcmd "github.com/cjm-dev/journey-operator/internal/cmd/run"
+)
+
+// commands maps each subcommand to what runs it and a one-line summary.
+var commands = []struct {
+	name, summary string
+	run           func(args []string) error
+}{
+	{"manager", "run the operator: reconcile TouchpointSources, ValidationRules and JourneyMaps", func(args []string) error {
+		return manager.Run(ctrl.SetupSignalHandler(), args)
+	}},
+	{"ingest", "one batch run of one source, from the configuration the controller renders", func(args []string) error {
+		return ingestcmd.Run(ctrl.SetupSignalHandler(), args, os.Stdout)
+	}},
+	{"lint", "report every problem in a folder of journey manifests; exit 1 if any", func(args []string) error {
+		return lintcmd.Run(context.Background(), args, os.Stdout)
+	}},
+	{"receive", "serve a webhook TouchpointSource: verify, validate, store", func(args []string) error {
+		return receivecmd.Run(ctrl.SetupSignalHandler(), args)
+	}},
+	{"run", "run every batch source under a folder once, on the embedded store (no cluster)", func(args []string) error {
+		return runcmd.Run(ctrl.SetupSignalHandler(), args, os.Stdout)
+	}},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: journey <command> [flags]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'journey <command> -h' for the flags of a command.")
+}
+
+// Main runs the subcommand args[0] with the rest of args, and returns the
+// process's exit status.
+func Main(args []string) int {
+	if len(args) < 1 {
+		usage(os.Stderr)
+		return 2
+	}
+	name, args := args[0], args[1:]
+	if name == "-h" || name == "--help" || name == "help" {
+		usage(os.Stdout)
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != name {
+			continue
+		}
+		err := c.run(args)
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "journey %s: %v\n", name, err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "journey: unknown command %q\n\n", name)
+	usage(os.Stderr)
+	return 2
+}

@@ -1,0 +1,83 @@
+// Package ingest is `journey ingest`: one batch run of one source, from the
+// configuration file the controller renders into the CronJob's ConfigMap.
+// It prints the run summary as JSON and writes it to the termination
+// message, where the controller reads it into status.lastRun.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/cjm-dev/journey-operator/internal/expr"
+	"github.com/cjm-dev/journey-operator/internal/ingest"
+	"github.com/cjm-dev/journey-operator/internal/local"
+	"github.com/cjm-dev/journey-operator/internal/runconfig"
+	"github.com/cjm-dev/journey-operator/internal/store"
+)
+
+// ErrRunFailed makes the process exit non-zero after a failed run, so the
+// Job records it as failed too.
+var ErrRunFailed = errors.New("the run failed")
+
+// Run parses args and runs one ingest.
+func Run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	config := fs.String("config", runconfig.Path(), "the source's run configuration (config.json)")
+	dsn := fs.String("store", os.Getenv(runconfig.StoreDSNEnv), "store DSN: sqlite:///path.db or postgres://...; default $"+runconfig.StoreDSNEnv)
+	secrets := fs.String("secrets-dir", runconfig.SecretsDir, "where referenced Secrets are mounted")
+	termLog := fs.String("termination-log", "/dev/termination-log", "file the summary is written to for the controller; skipped if absent")
+	batch := fs.Int("batch-size", ingest.DefaultBatchSize, "records per committed batch")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(*config)
+	if err != nil {
+		return fmt.Errorf("reading the run configuration: %w", err)
+	}
+	var cfg runconfig.Source
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return fmt.Errorf("%s: %w", *config, err)
+	}
+	_, hash, err := runconfig.Encode(cfg)
+	if err != nil {
+		return err
+	}
+	if *dsn == "" {
+		return fmt.Errorf("no store: pass --store or set %s", runconfig.StoreDSNEnv)
+	}
+	st, err := store.Open(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	env, err := expr.NewEnv()
+	if err != nil {
+		return err
+	}
+	sum, runErr := ingest.Run(ctx, cfg, hash, ingest.Options{
+		Store: st, Expr: env, Secrets: local.MountedSecrets{Dir: *secrets}, BatchSize: *batch,
+	})
+	out, err := json.Marshal(sum)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, string(out))
+	if _, err := os.Stat(*termLog); err == nil {
+		// The controller reads at most 4096 bytes: the summary without the
+		// per-check counts always fits.
+		short, _ := json.Marshal(sum.RunSummary)
+		if err := os.WriteFile(*termLog, short, 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "writing %s: %v\n", *termLog, err)
+		}
+	}
+	if runErr != nil {
+		fmt.Fprintln(os.Stderr, "journey ingest:", runErr)
+		return ErrRunFailed
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+// Package run is `journey run -f DIR`: the local executor. It reads the
+// TouchpointSources, ValidationRules and Secrets under DIR, runs each batch
+// source once on the embedded store (or any store DSN), ordered so that a
+// relationship check's touchpoint is ingested before the sources checked
+// against it, and prints a summary per source.
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"text/tabwriter"
+
+	"golang.org/x/term"
+
+	"github.com/cjm-dev/journey-operator/internal/expr"
+	"github.com/cjm-dev/journey-operator/internal/ingest"
+	"github.com/cjm-dev/journey-operator/internal/local"
+	"github.com/cjm-dev/journey-operator/internal/render"
+	"github.com/cjm-dev/journey-operator/internal/runconfig"
+	"github.com/cjm-dev/journey-operator/internal/store"
+)
+
+// SourceResult is one source's line of `--output json`.
+type SourceResult struct {
+	Name        string                       `json:"name"`
+	Namespace   string                       `json:"namespace"`
+	Outcome     string                       `json:"outcome"`
+	Message     string                       `json:"message,omitempty"`
+	Read        int64                        `json:"read"`
+	Accepted    int64                        `json:"accepted"`
+	Duplicates  int64                        `json:"duplicates"`
+	Quarantined int64                        `json:"quarantined"`
+	Rejected    int64                        `json:"rejected"`
+	Warnings    int64                        `json:"warnings"`
+	Checks      map[string]ingest.CheckCount `json:"checks"`
+}
+
+// Output is the whole of `--output json`.
+type Output struct {
+	Sources []SourceResult `json:"sources"`
+}
+
+// Run parses args and runs every batch source of the folder once.
+func Run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	dir := fs.String("f", "", "folder of journey manifests (required)")
+	dsn := fs.String("store", "", "store DSN; default: sqlite:///<working folder>/journey.db")
+	output := fs.String("output", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return fmt.Errorf("-f DIR is required: the folder of TouchpointSource and ValidationRule manifests")
+	}
+	if *output != "text" && *output != "json" {
+		return fmt.Errorf("--output must be text or json, not %q", *output)
+	}
+	if *dsn == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		*dsn = "sqlite://" + filepath.Join(wd, "journey.db")
+	}
+	folder, err := local.Load(*dir)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	env, err := expr.NewEnv()
+	if err != nil {
+		return err
+	}
+	progress := term.IsTerminal(int(os.Stderr.Fd()))
+
+	var out Output
+	for _, src := range Order(folder) {
+		cfg := render.SourceConfig(&src.TouchpointSource, runconfig.MatchingRules(&src.TouchpointSource, folder.Rules))
+		_, hash, err := runconfig.Encode(cfg)
+		if err != nil {
+			return err
+		}
+		opts := ingest.Options{Store: st, Expr: env, BaseDir: src.Dir, Secrets: local.Secrets{Folder: folder, Namespace: src.Namespace}}
+		if progress {
+			name := src.Name
+			opts.Progress = func(read int64) { fmt.Fprintf(os.Stderr, "\r%s: %d records read", name, read) }
+		}
+		sum, runErr := ingest.Run(ctx, cfg, hash, opts)
+		if progress {
+			fmt.Fprint(os.Stderr, "\r\033[K")
+		}
+		res := SourceResult{Name: src.Name, Namespace: src.Namespace, Outcome: string(sum.Outcome), Message: sum.Message,
+			Read: sum.Read, Accepted: sum.Accepted, Duplicates: sum.Duplicates, Quarantined: sum.Quarantined,
+			Rejected: sum.Rejected, Warnings: sum.Warnings, Checks: sum.Checks}
+		if res.Checks == nil {
+			res.Checks = map[string]ingest.CheckCount{}
+		}
+		if runErr != nil && res.Message == "" {
+			res.Message = runErr.Error()
+		}
+		out.Sources = append(out.Sources, res)
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	printText(stdout, out)
+	return nil
+}
+
+func printText(w io.Writer, out Output) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "SOURCE\tREAD\tACCEPTED\tDUPLICATES\tQUARANTINED\tREJECTED\tWARNINGS\tOUTCOME\t")
+	for _, s := range out.Sources {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", s.Name, s.Read, s.Accepted, s.Duplicates, s.Quarantined, s.Rejected, s.Warnings, s.Outcome)
+	}
+	tw.Flush()
+	for _, s := range out.Sources {
+		if s.Message != "" && s.Outcome != "Succeeded" {
+			fmt.Fprintf(w, "  %s: %s\n", s.Name, s.Message)
+		}
+		for _, c := range ingest.SortedChecks(s.Checks) {
+			fmt.Fprintf(w, "  %s: check %s failed %d times\n", s.Name, c, s.Checks[c].Failed)
+		}
+	}
+}
+
+// Order returns the folder's batch sources so that every source of a
+// touchpoint that a relationship check refers to runs before the sources
+// checked against it; otherwise by namespace and name. Cycles fall back to
+// name order.
+func Order(f *local.Folder) []local.Source {
+	var batch []local.Source
+	for _, s := range f.Sources {
+		if s.Spec.Batch != nil {
+			batch = append(batch, s)
+		}
+	}
+	sort.Slice(batch, func(i, j int) bool {
+		if batch[i].Namespace != batch[j].Namespace {
+			return batch[i].Namespace < batch[j].Namespace
+		}
+		return batch[i].Name < batch[j].Name
+	})
+	needs := make([]map[string]bool, len(batch)) // touchpoints each source is checked against
+	for i, s := range batch {
+		needs[i] = map[string]bool{}
+		for _, r := range runconfig.MatchingRules(&s.TouchpointSource, f.Rules) {
+			for _, c := range r.Spec.Checks {
+				if c.Relationship != nil && c.Relationship.Touchpoint != s.Spec.Touchpoint {
+					needs[i][s.Namespace+"/"+c.Relationship.Touchpoint] = true
+				}
+			}
+		}
+	}
+	done := make([]bool, len(batch))
+	var out []local.Source
+	for len(out) < len(batch) {
+		progressed := false
+		for i, s := range batch {
+			if done[i] || !ready(i, batch, needs, done) {
+				continue
+			}
+			done[i], progressed = true, true
+			out = append(out, s)
+		}
+		if !progressed { // a cycle: take the first left
+			for i, s := range batch {
+				if !done[i] {
+					done[i] = true
+					out = append(out, s)
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// ready: no source still to run provides a touchpoint source i needs.
+func ready(i int, batch []local.Source, needs []map[string]bool, done []bool) bool {
+	for j, other := range batch {
+		if j != i && !done[j] && needs[i][other.Namespace+"/"+other.Spec.Touchpoint] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,630 @@
+// Package pipeline turns raw records into journey events, one batch at a
+// time: map (CEL from spec.mapping, compiled once), deduplicate on (source,
+// eventID) against the store and the batch, run the checks, and sort each
+// record by the strongest action of the checks it failed: Reject (counted,
+// dropped) > Quarantine (kept with the raw record, check and reason) > Warn
+// (counted, accepted). Run-level checks (freshness, volume) are the ingest
+// package's: they judge a run, not a record.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+
+	"github.com/cjm-dev/journey-operator/api/v1alpha1"
+	"github.com/cjm-dev/journey-operator/internal/connector"
+	"github.com/cjm-dev/journey-operator/internal/expr"
+	"github.com/cjm-dev/journey-operator/internal/runconfig"
+	"github.com/cjm-dev/journey-operator/internal/store"
+)
+
+// Pseudo-check names for records that never became events.
+const (
+	CheckMapping = "mapping"
+	CheckDecode  = "decode"
+)
+
+type field struct {
+	name string
+	prg  cel.Program
+}
+
+type check struct {
+	rule, name string
+	action     v1alpha1.CheckAction
+	message    string
+	kind       string
+	expr       cel.Program // expression, or the key of unique/relationship/acceptedValues
+	notNull    []field     // notNull items
+	accepted   map[string]bool
+	window     time.Duration // unique
+	touchpoint string        // relationship
+}
+
+// Pipeline holds a source's compiled mapping and record-level checks.
+type Pipeline struct {
+	src                      runconfig.Source
+	id                       string // namespace/name
+	eventID, userID, at, typ cel.Program
+	amount, currency         cel.Program
+	attributes               []field
+	checks                   []check
+	// RunChecks are the freshness and volume checks, for the ingest package.
+	RunChecks []v1alpha1.Check
+}
+
+// SourceID is how the store names a source: namespace/name.
+func SourceID(namespace, name string) string { return namespace + "/" + name }
+
+// New compiles a source's configuration.
+func New(env *expr.Env, src runconfig.Source) (*Pipeline, error) {
+	p := &Pipeline{src: src, id: SourceID(src.Namespace, src.Name)}
+	m := src.Spec.Mapping
+	compile := func(c expr.Context, fieldPath string, e v1alpha1.Expression) (cel.Program, error) {
+		if e == "" {
+			return nil, nil
+		}
+		prg, err := env.Program(c, string(e))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fieldPath, err)
+		}
+		return prg, nil
+	}
+	var err error
+	for _, f := range []struct {
+		dst  *cel.Program
+		path string
+		e    v1alpha1.Expression
+	}{
+		{&p.eventID, "spec.mapping.eventID", m.EventID}, {&p.userID, "spec.mapping.userID", m.UserID},
+		{&p.at, "spec.mapping.occurredAt", m.OccurredAt}, {&p.typ, "spec.mapping.type", m.Type},
+		{&p.amount, "spec.mapping.amount", m.Amount}, {&p.currency, "spec.mapping.currency", m.Currency},
+	} {
+		if *f.dst, err = compile(expr.Mapping, f.path, f.e); err != nil {
+			return nil, err
+		}
+	}
+	names := make([]string, 0, len(m.Attributes))
+	for n := range m.Attributes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		prg, err := compile(expr.Mapping, "spec.mapping.attributes."+n, m.Attributes[n])
+		if err != nil {
+			return nil, err
+		}
+		p.attributes = append(p.attributes, field{n, prg})
+	}
+	for _, r := range src.Rules {
+		for _, c := range r.Checks {
+			if c.Freshness != nil || c.Volume != nil {
+				p.RunChecks = append(p.RunChecks, c)
+				continue
+			}
+			ck, err := compileCheck(env, r.Name, c)
+			if err != nil {
+				return nil, err
+			}
+			p.checks = append(p.checks, ck)
+		}
+	}
+	return p, nil
+}
+
+func compileCheck(env *expr.Env, rule string, c v1alpha1.Check) (check, error) {
+	ck := check{rule: rule, name: c.Name, action: c.Action, message: c.Message}
+	if ck.action == "" {
+		ck.action = v1alpha1.ActionQuarantine
+	}
+	where := fmt.Sprintf("ValidationRule %s check %s", rule, c.Name)
+	prog := func(ctx expr.Context, e v1alpha1.Expression) (cel.Program, error) {
+		prg, err := env.Program(ctx, string(e))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		return prg, nil
+	}
+	var err error
+	switch {
+	case c.Expression != "":
+		ck.kind = "expression"
+		ck.expr, err = prog(expr.CheckCondition, c.Expression)
+	case c.Unique != nil:
+		ck.kind = "unique"
+		ck.expr, err = prog(expr.CheckValue, c.Unique.Key)
+		if c.Unique.Window != nil {
+			ck.window = c.Unique.Window.Duration
+		}
+	case c.Relationship != nil:
+		ck.kind = "relationship"
+		ck.touchpoint = c.Relationship.Touchpoint
+		ck.expr, err = prog(expr.CheckValue, c.Relationship.Key)
+	case c.AcceptedValues != nil:
+		ck.kind = "acceptedValues"
+		ck.accepted = map[string]bool{}
+		for _, v := range c.AcceptedValues.Values {
+			ck.accepted[v] = true
+		}
+		ck.expr, err = prog(expr.CheckValue, c.AcceptedValues.Key)
+	case len(c.NotNull) > 0:
+		ck.kind = "notNull"
+		for _, e := range c.NotNull {
+			prg, perr := prog(expr.CheckValue, e)
+			if perr != nil {
+				return ck, perr
+			}
+			ck.notNull = append(ck.notNull, field{string(e), prg})
+		}
+	default:
+		return ck, fmt.Errorf("%s: no kind of check set", where)
+	}
+	return ck, err
+}
+
+// Input is one record as the connector returned it: a record, or bytes that
+// could not be decoded.
+type Input struct {
+	Record connector.Record
+	// Undecodable is set instead of Record for a record that could not be decoded.
+	Undecodable *connector.DecodeError
+}
+
+// Result is what a batch comes to.
+type Result struct {
+	Events                                            []store.Event
+	Quarantine                                        []store.QuarantineRecord
+	UniqueKeys                                        []store.UniqueKey
+	Read, Duplicates, Quarantined, Rejected, Warnings int64
+	// Failed counts failures per check name.
+	Failed map[string]int64
+	// AmountRead sums the amounts of every mapped record; AmountLoaded those
+	// of the accepted events.
+	AmountRead, AmountLoaded *big.Rat
+	Currencies               map[string]bool
+	// Newest is the latest occurredAt among mapped records.
+	Newest time.Time
+}
+
+type candidate struct {
+	raw      connector.Record
+	ev       store.Event
+	vars     map[string]any
+	failures []failure
+}
+
+type failure struct {
+	check  *check
+	reason string
+}
+
+// Process maps, deduplicates and checks one batch. It reads from the store
+// (existing events, unique keys, known users) but writes nothing.
+func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, now time.Time, in []Input) (*Result, error) {
+	res := &Result{Failed: map[string]int64{}, AmountRead: new(big.Rat), AmountLoaded: new(big.Rat), Currencies: map[string]bool{}}
+	var cands []*candidate
+	for _, item := range in {
+		res.Read++
+		if item.Undecodable != nil {
+			res.quarantine(p.id, runID, now, "", CheckDecode, item.Undecodable.Reason, item.Undecodable.Raw)
+			res.Failed[CheckDecode]++
+			continue
+		}
+		ev, vars, err := p.mapRecord(item.Record, runID)
+		if err != nil {
+			res.quarantine(p.id, runID, now, "", CheckMapping, err.Error(), rawJSON(item.Record))
+			res.Failed[CheckMapping]++
+			continue
+		}
+		if ev.Amount != nil {
+			res.AmountRead.Add(res.AmountRead, ratOf(*ev.Amount))
+		}
+		if ev.OccurredAt.After(res.Newest) {
+			res.Newest = ev.OccurredAt
+		}
+		cands = append(cands, &candidate{raw: item.Record, ev: ev, vars: vars})
+	}
+
+	// Deduplicate: against the store, then within the batch.
+	ids := make([]string, len(cands))
+	for i, c := range cands {
+		ids[i] = c.ev.EventID
+	}
+	existing, err := st.ExistingEvents(ctx, p.id, ids)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	fresh := cands[:0]
+	for _, c := range cands {
+		if existing[c.ev.EventID] || seen[c.ev.EventID] {
+			res.Duplicates++
+			continue
+		}
+		seen[c.ev.EventID] = true
+		fresh = append(fresh, c)
+	}
+	cands = fresh
+
+	for i := range p.checks {
+		if err := p.runCheck(ctx, st, &p.checks[i], cands); err != nil {
+			return nil, err
+		}
+	}
+
+	batchKeys := map[string]map[string]bool{} // check → keys accepted in this batch
+	for _, c := range cands {
+		action, reasons, names := strongest(c.failures)
+		for _, n := range names {
+			res.Failed[n]++
+		}
+		switch action {
+		case v1alpha1.ActionReject:
+			res.Rejected++
+			continue
+		case v1alpha1.ActionQuarantine:
+			res.quarantine(p.id, runID, now, c.ev.EventID, strings.Join(names, ","), strings.Join(reasons, "; "), rawJSON(c.raw))
+			continue
+		case v1alpha1.ActionWarn:
+			res.Warnings++
+		}
+		res.Events = append(res.Events, c.ev)
+		if c.ev.Amount != nil {
+			res.AmountLoaded.Add(res.AmountLoaded, ratOf(*c.ev.Amount))
+		}
+		if c.ev.Currency != "" {
+			res.Currencies[c.ev.Currency] = true
+		}
+		for i := range p.checks {
+			ck := &p.checks[i]
+			if ck.kind != "unique" {
+				continue
+			}
+			if key, ok := c.vars["unique:"+ck.rule+"/"+ck.name].(string); ok {
+				if batchKeys[ck.name] == nil {
+					batchKeys[ck.name] = map[string]bool{}
+				}
+				batchKeys[ck.name][key] = true
+				res.UniqueKeys = append(res.UniqueKeys, store.UniqueKey{Source: p.id, Check: uniqueID(ck), Key: key, EventID: c.ev.EventID, OccurredAt: c.ev.OccurredAt})
+			}
+		}
+	}
+	if err := p.dropHeld(ctx, st, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// dropHeld turns records already held in quarantine (an exact redelivery, or
+// a rerun over the same input) into duplicates: a record is held for review
+// once. A corrected record has other bytes and is judged again.
+func (p *Pipeline) dropHeld(ctx context.Context, st store.Store, res *Result) error {
+	if len(res.Quarantine) == 0 {
+		return nil
+	}
+	hashes := make([]string, len(res.Quarantine))
+	for i, q := range res.Quarantine {
+		hashes[i] = store.RecordHash(q.Raw)
+	}
+	held, err := st.HeldInQuarantine(ctx, p.id, hashes)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	kept := res.Quarantine[:0]
+	for i, q := range res.Quarantine {
+		if held[hashes[i]] || seen[hashes[i]] {
+			res.Quarantined--
+			res.Duplicates++
+			for _, name := range strings.Split(q.Check, ",") {
+				res.Failed[name]--
+				if res.Failed[name] == 0 {
+					delete(res.Failed, name)
+				}
+			}
+			continue
+		}
+		seen[hashes[i]] = true
+		kept = append(kept, q)
+	}
+	res.Quarantine = kept
+	return nil
+}
+
+func uniqueID(ck *check) string { return ck.rule + "/" + ck.name }
+
+func (r *Result) quarantine(source, runID string, at time.Time, eventID, check, reason string, raw []byte) {
+	r.Quarantined++
+	r.Quarantine = append(r.Quarantine, store.QuarantineRecord{
+		Source: source, RunID: runID, EventID: eventID, Check: check, Reason: reason, Raw: raw, At: at, Status: store.QuarantinePending,
+	})
+}
+
+// strongest returns the strongest action among failures, their reasons and
+// the names of the failed checks.
+func strongest(fs []failure) (v1alpha1.CheckAction, []string, []string) {
+	rank := map[v1alpha1.CheckAction]int{v1alpha1.ActionWarn: 1, v1alpha1.ActionQuarantine: 2, v1alpha1.ActionReject: 3}
+	var best v1alpha1.CheckAction
+	var reasons, names []string
+	for _, f := range fs {
+		if rank[f.check.action] > rank[best] {
+			best = f.check.action
+		}
+		names = append(names, f.check.name)
+		reasons = append(reasons, f.check.name+": "+f.reason)
+	}
+	return best, reasons, names
+}
+
+// runCheck evaluates one check over the batch's candidates, recording failures.
+func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cands []*candidate) error {
+	fail := func(c *candidate, reason string) {
+		if ck.message != "" {
+			reason = ck.message + " (" + reason + ")"
+		}
+		c.failures = append(c.failures, failure{ck, reason})
+	}
+	switch ck.kind {
+	case "expression":
+		for _, c := range cands {
+			out, _, err := ck.expr.Eval(c.vars)
+			switch {
+			case err != nil:
+				fail(c, "could not be evaluated: "+err.Error())
+			case out != types.True:
+				fail(c, "evaluated to false")
+			}
+		}
+	case "notNull":
+		for _, c := range cands {
+			for _, f := range ck.notNull {
+				out, _, err := f.prg.Eval(c.vars)
+				if err != nil || isNull(out) {
+					fail(c, f.name+" is null")
+				}
+			}
+		}
+	case "acceptedValues":
+		for _, c := range cands {
+			out, _, err := ck.expr.Eval(c.vars)
+			if err != nil || isNull(out) {
+				continue // null is notNull's to judge
+			}
+			if v := fmt.Sprint(out.Value()); !ck.accepted[v] {
+				fail(c, fmt.Sprintf("%q is not an accepted value", v))
+			}
+		}
+	case "unique":
+		keys := map[*candidate]string{}
+		var all []string
+		since := time.Time{}
+		for _, c := range cands {
+			out, _, err := ck.expr.Eval(c.vars)
+			if err != nil || isNull(out) {
+				continue // a record without a business key is not a duplicate of one
+			}
+			k := fmt.Sprint(out.Value())
+			keys[c] = k
+			all = append(all, k)
+			if ck.window > 0 {
+				if s := c.ev.OccurredAt.Add(-ck.window); since.IsZero() || s.Before(since) {
+					since = s
+				}
+			}
+		}
+		stored, err := st.ExistingKeys(ctx, p.id, uniqueID(ck), all, since)
+		if err != nil {
+			return err
+		}
+		inBatch := map[string]bool{}
+		for _, c := range cands {
+			k, ok := keys[c]
+			if !ok {
+				continue
+			}
+			if stored[k] || inBatch[k] {
+				fail(c, fmt.Sprintf("key %q seen before", k))
+				continue
+			}
+			inBatch[k] = true
+			c.vars["unique:"+ck.rule+"/"+ck.name] = k
+		}
+	case "relationship":
+		keys := map[*candidate]string{}
+		var all []string
+		for _, c := range cands {
+			out, _, err := ck.expr.Eval(c.vars)
+			if err != nil || isNull(out) {
+				fail(c, "no key to look up")
+				continue
+			}
+			keys[c] = fmt.Sprint(out.Value())
+			all = append(all, keys[c])
+		}
+		known, err := st.KnownUsers(ctx, p.src.Namespace, ck.touchpoint, all)
+		if err != nil {
+			return err
+		}
+		// Events of this batch count too when they are of that touchpoint.
+		if p.src.Spec.Touchpoint == ck.touchpoint {
+			for _, c := range cands {
+				known[c.ev.UserID] = true
+			}
+		}
+		for c, k := range keys {
+			if !known[k] {
+				fail(c, fmt.Sprintf("%q has no %s event", k, ck.touchpoint))
+			}
+		}
+	}
+	return nil
+}
+
+func isNull(v ref.Val) bool {
+	if v == nil || v == types.NullValue {
+		return true
+	}
+	if s, ok := v.Value().(string); ok && s == "" {
+		return true
+	}
+	return false
+}
+
+// mapRecord evaluates the mapping. A required field that fails or is null
+// is an error naming it; an optional one maps to null.
+func (p *Pipeline) mapRecord(r connector.Record, runID string) (store.Event, map[string]any, error) {
+	in := map[string]any{"record": map[string]any(r)}
+	ev := store.Event{Source: p.id, Namespace: p.src.Namespace, Touchpoint: p.src.Spec.Touchpoint, System: p.src.Spec.System, RunID: runID}
+	required := func(name string, prg cel.Program) (ref.Val, error) {
+		out, _, err := prg.Eval(in)
+		if err != nil {
+			return nil, fmt.Errorf("spec.mapping.%s: %v", name, err)
+		}
+		if isNull(out) {
+			return nil, fmt.Errorf("spec.mapping.%s is null or empty", name)
+		}
+		return out, nil
+	}
+	for _, f := range []struct {
+		name string
+		prg  cel.Program
+		dst  *string
+	}{{"eventID", p.eventID, &ev.EventID}, {"userID", p.userID, &ev.UserID}, {"type", p.typ, &ev.Type}} {
+		out, err := required(f.name, f.prg)
+		if err != nil {
+			return ev, nil, err
+		}
+		*f.dst = fmt.Sprint(out.Value())
+	}
+	at, err := required("occurredAt", p.at)
+	if err != nil {
+		return ev, nil, err
+	}
+	if ev.OccurredAt, err = toTime(at.Value()); err != nil {
+		return ev, nil, fmt.Errorf("spec.mapping.occurredAt: %v", err)
+	}
+	if v := optional(p.amount, in); v != nil {
+		f, err := toFloat(v)
+		if err != nil {
+			return ev, nil, fmt.Errorf("spec.mapping.amount: %v", err)
+		}
+		ev.Amount = &f
+	}
+	if v := optional(p.currency, in); v != nil {
+		ev.Currency = fmt.Sprint(v)
+	}
+	ev.Attributes = map[string]any{}
+	for _, a := range p.attributes {
+		if v := optional(a.prg, in); v != nil {
+			ev.Attributes[a.name] = v
+		}
+	}
+	var amount any
+	if ev.Amount != nil {
+		amount = *ev.Amount
+	}
+	var currency any
+	if ev.Currency != "" {
+		currency = ev.Currency
+	}
+	event := map[string]any{
+		"eventID": ev.EventID, "userID": ev.UserID, "occurredAt": ev.OccurredAt, "type": ev.Type,
+		"touchpoint": ev.Touchpoint, "source": p.src.Name, "system": ev.System,
+		"amount": amount, "currency": currency, "attributes": ev.Attributes,
+	}
+	return ev, map[string]any{"event": event, "record": map[string]any(r)}, nil
+}
+
+// optional evaluates an optional field: absent, null or failing is nil.
+func optional(prg cel.Program, in map[string]any) any {
+	if prg == nil {
+		return nil
+	}
+	out, _, err := prg.Eval(in)
+	if err != nil || isNull(out) {
+		return nil
+	}
+	return native(out)
+}
+
+// native turns a CEL value into plain Go: lists and maps become []any and
+// map[string]any so events serialise as JSON.
+func native(v ref.Val) any {
+	switch v.Type() {
+	case types.ListType:
+		if l, err := v.ConvertToNative(reflect.TypeFor[[]any]()); err == nil {
+			return l
+		}
+	case types.MapType:
+		if m, err := v.ConvertToNative(reflect.TypeFor[map[string]any]()); err == nil {
+			return m
+		}
+	}
+	return v.Value()
+}
+
+func toTime(v any) (time.Time, error) {
+	switch t := v.(type) {
+	case time.Time:
+		return t.UTC(), nil
+	case string:
+		return time.Parse(time.RFC3339Nano, t)
+	case int64:
+		return time.Unix(t, 0).UTC(), nil
+	case float64:
+		return time.Unix(int64(t), 0).UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("want a timestamp, got %T", v)
+}
+
+func toFloat(v any) (float64, error) {
+	switch n := v.(type) {
+	case float64:
+		return n, nil
+	case int64:
+		return float64(n), nil
+	case uint64:
+		return float64(n), nil
+	case string:
+		return strconv.ParseFloat(n, 64)
+	}
+	return 0, fmt.Errorf("want a number, got %T", v)
+}
+
+// ratOf is a float's shortest decimal, exactly.
+func ratOf(f float64) *big.Rat {
+	r, _ := new(big.Rat).SetString(strconv.FormatFloat(f, 'f', -1, 64))
+	return r
+}
+
+// Decimal formats a total with two decimals.
+func Decimal(r *big.Rat) string { return r.FloatString(2) }
+
+func rawJSON(r connector.Record) []byte {
+	b, err := json.Marshal(map[string]any(r))
+	if err != nil {
+		return []byte(fmt.Sprintf("%q", fmt.Sprint(r)))
+	}
+	return b
+}
+
+// OccurredAt maps only a record's occurredAt, for run-level prescans.
+func (p *Pipeline) OccurredAt(r connector.Record) (time.Time, bool) {
+	out, _, err := p.at.Eval(map[string]any{"record": map[string]any(r)})
+	if err != nil || isNull(out) {
+		return time.Time{}, false
+	}
+	t, err := toTime(out.Value())
+	return t, err == nil
+}

@@ -1,0 +1,187 @@
+// Package receiver is the webhook receiver of a TouchpointSource: it
+// verifies each request's signature, puts the record through the same
+// pipeline as batch ingest, and answers 2xx only once the record is durably
+// committed (accepted, quarantined, rejected, or already stored: an exact
+// redelivery is answered 200 and counted once). Bodies and secrets are never
+// logged.
+package receiver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cjm-dev/journey-operator/internal/connector"
+	"github.com/cjm-dev/journey-operator/internal/pipeline"
+	"github.com/cjm-dev/journey-operator/internal/runconfig"
+	"github.com/cjm-dev/journey-operator/internal/signature"
+	"github.com/cjm-dev/journey-operator/internal/store"
+)
+
+// MaxBody caps a request body; larger ones get 413.
+const MaxBody = 1 << 20
+
+// Outcomes a request reports.
+const (
+	OutcomeAccepted    = "accepted"
+	OutcomeDuplicate   = "duplicate"
+	OutcomeQuarantined = "quarantined"
+	OutcomeRejected    = "rejected"
+)
+
+// Response is the JSON body of a 200.
+type Response struct {
+	Outcome string `json:"outcome"`
+	EventID string `json:"eventID,omitempty"`
+}
+
+// Receiver serves one webhook source.
+type Receiver struct {
+	cfg      runconfig.Source
+	hash     string
+	pipeline *pipeline.Pipeline
+	store    store.Store
+	secrets  []string
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// New builds a receiver; secrets resolves the signing secrets.
+func New(cfg runconfig.Source, hash string, p *pipeline.Pipeline, st store.Store, secrets connector.Secrets, now func() time.Time, log *slog.Logger) (*Receiver, error) {
+	w := cfg.Spec.Webhook
+	if w == nil {
+		return nil, fmt.Errorf("source %s/%s is not a webhook source", cfg.Namespace, cfg.Name)
+	}
+	r := &Receiver{cfg: cfg, hash: hash, pipeline: p, store: st, now: now, log: log}
+	if w.Signature != nil {
+		for _, ref := range w.Signature.SecretRefs {
+			v, err := secrets.Value(ref)
+			if err != nil {
+				return nil, err
+			}
+			r.secrets = append(r.secrets, v)
+		}
+	}
+	return r, nil
+}
+
+// Handler serves the webhook path and the health probes.
+func (r *Receiver) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc(r.cfg.Spec.Webhook.Path, r.serve)
+	return mux
+}
+
+func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("body larger than %d bytes", MaxBody), http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "could not read the body", http.StatusBadRequest)
+		return
+	}
+	if sig := r.cfg.Spec.Webhook.Signature; sig != nil {
+		tolerance := time.Duration(0)
+		if sig.Tolerance != nil {
+			tolerance = sig.Tolerance.Duration
+		}
+		if err := signature.Verify(sig.Scheme, req.Header, body, r.secrets, tolerance, r.now(), sig.Header); err != nil {
+			switch {
+			case errors.Is(err, signature.ErrMissingSignature), errors.Is(err, signature.ErrMalformedHeader):
+				http.Error(w, err.Error(), http.StatusBadRequest)
+			case errors.Is(err, signature.ErrNoSecrets):
+				r.log.Error("no signing secret configured", "source", r.cfg.Name)
+				http.Error(w, "receiver misconfigured", http.StatusInternalServerError)
+			default:
+				http.Error(w, err.Error(), http.StatusUnauthorized)
+			}
+			return
+		}
+	}
+	var rec map[string]any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&rec); err != nil || rec == nil {
+		http.Error(w, "the body is not a JSON object", http.StatusBadRequest)
+		return
+	}
+	resp, err := r.ingest(req.Context(), connector.Record(normalize(rec).(map[string]any)))
+	if err != nil {
+		// The sender retries on 5xx; nothing was committed.
+		r.log.Error("ingesting a webhook record", "source", r.cfg.Name, "err", err)
+		http.Error(w, "could not store the record; retry", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// ingest runs one record through the pipeline and commits it.
+func (r *Receiver) ingest(ctx context.Context, rec connector.Record) (Response, error) {
+	now := r.now()
+	runID := "webhook-" + now.UTC().Format("20060102")
+	res, err := r.pipeline.Process(ctx, r.store, runID, now, []pipeline.Input{{Record: rec}})
+	if err != nil {
+		return Response{}, err
+	}
+	id := pipeline.SourceID(r.cfg.Namespace, r.cfg.Name)
+	b := store.Batch{Source: id, Events: res.Events, Quarantine: res.Quarantine, UniqueKeys: res.UniqueKeys}
+	if r.cfg.Spec.Financial {
+		b.Ledger = &store.LedgerEntry{Source: id, RunID: runID, At: now, ConfigHash: r.hash,
+			Read: res.Read, Accepted: int64(len(res.Events)), Duplicates: res.Duplicates, Quarantined: res.Quarantined,
+			Rejected: res.Rejected, AmountRead: pipeline.Decimal(res.AmountRead), AmountLoaded: pipeline.Decimal(res.AmountLoaded)}
+	}
+	out, err := r.store.Commit(ctx, b)
+	if err != nil {
+		return Response{}, err
+	}
+	switch {
+	case len(res.Events) == 1 && out.Inserted == 1:
+		return Response{Outcome: OutcomeAccepted, EventID: res.Events[0].EventID}, nil
+	case len(res.Events) == 1, res.Duplicates > 0:
+		return Response{Outcome: OutcomeDuplicate}, nil
+	case res.Quarantined > 0:
+		return Response{Outcome: OutcomeQuarantined, EventID: res.Quarantine[0].EventID}, nil
+	default:
+		return Response{Outcome: OutcomeRejected}, nil
+	}
+}
+
+// normalize turns json.Number into int64 or float64, as the file connector does.
+func normalize(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			t[k] = normalize(x)
+		}
+		return t
+	case []any:
+		for i, x := range t {
+			t[i] = normalize(x)
+		}
+		return t
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return i
+		}
+		f, _ := t.Float64()
+		return f
+	}
+	return v
+}

@@ -1,0 +1,253 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Both stores keep times at microsecond precision, PostgreSQL's: a ledger
+// entry's At is hashed, and a hash over nanoseconds that the database then
+// drops would never verify again.
+const timePrecision = time.Microsecond
+
+func normTime(t time.Time) time.Time { return t.UTC().Truncate(timePrecision) }
+
+// decimalRE is what Run and LedgerEntry amounts must look like: a plain
+// decimal number ("18234.50", "-3", "0.125") or "" for none.
+var decimalRE = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
+// eventRow is an Event as the stores write it.
+type eventRow struct {
+	Event
+	// amount is the exact decimal text of Event.Amount (nil for none): the
+	// shortest string that parses back to the same float64.
+	amount *string
+	// attrs is Attributes as JSON (nil for none).
+	attrs []byte
+}
+
+// prepared is a validated Batch with defaults filled in, ready to write.
+// Everything that can be refused without the database is refused here,
+// before a transaction starts.
+type prepared struct {
+	source     string
+	now        time.Time
+	events     []eventRow
+	quarantine []QuarantineRecord
+	keys       []UniqueKey
+	cursor     *string
+	ledger     *LedgerEntry
+	run        *Run
+}
+
+func prepareBatch(b Batch, now time.Time) (*prepared, error) {
+	p := &prepared{source: b.Source, now: normTime(now), cursor: b.Cursor}
+	src := func(what, s string) (string, error) {
+		switch {
+		case s == "" && b.Source == "":
+			return "", fmt.Errorf("%s has no source and neither has the batch", what)
+		case s == "":
+			return b.Source, nil
+		case b.Source != "" && s != b.Source:
+			return "", fmt.Errorf("%s is of source %q but the batch is of %q", what, s, b.Source)
+		}
+		return s, nil
+	}
+	var err error
+
+	p.events = make([]eventRow, len(b.Events))
+	for i, e := range b.Events {
+		r := eventRow{Event: e}
+		if r.Source, err = src(fmt.Sprintf("event %q", e.EventID), e.Source); err != nil {
+			return nil, err
+		}
+		if e.EventID == "" {
+			return nil, fmt.Errorf("event %d of the batch has no event ID", i)
+		}
+		r.OccurredAt = normTime(e.OccurredAt)
+		if e.Amount != nil {
+			if math.IsNaN(*e.Amount) || math.IsInf(*e.Amount, 0) {
+				return nil, fmt.Errorf("event %q: amount %v is not a finite number", e.EventID, *e.Amount)
+			}
+			s := strconv.FormatFloat(*e.Amount, 'f', -1, 64)
+			r.amount = &s
+		}
+		if e.Attributes != nil {
+			if r.attrs, err = json.Marshal(e.Attributes); err != nil {
+				return nil, fmt.Errorf("event %q: attributes are not JSON: %w", e.EventID, err)
+			}
+		}
+		p.events[i] = r
+	}
+
+	p.quarantine = make([]QuarantineRecord, len(b.Quarantine))
+	for i, q := range b.Quarantine {
+		if q.Source, err = src(fmt.Sprintf("quarantined record %d", i), q.Source); err != nil {
+			return nil, err
+		}
+		if q.At.IsZero() {
+			q.At = p.now
+		}
+		q.At = normTime(q.At)
+		if q.Status == "" {
+			q.Status = QuarantinePending
+		}
+		q.ID = 0
+		p.quarantine[i] = q
+	}
+
+	// A unique check's key remembers its latest occurrence, so that a key
+	// seen again after its window opens a new window. A batch may carry a
+	// key twice; keep the latest, since one statement cannot update a row
+	// twice.
+	latest := make(map[[3]string]int, len(b.UniqueKeys))
+	for _, k := range b.UniqueKeys {
+		if k.Source, err = src(fmt.Sprintf("unique key %q of check %q", k.Key, k.Check), k.Source); err != nil {
+			return nil, err
+		}
+		k.OccurredAt = normTime(k.OccurredAt)
+		id := [3]string{k.Source, k.Check, k.Key}
+		if j, ok := latest[id]; ok {
+			if k.OccurredAt.After(p.keys[j].OccurredAt) {
+				p.keys[j] = k
+			}
+			continue
+		}
+		latest[id] = len(p.keys)
+		p.keys = append(p.keys, k)
+	}
+
+	if b.Cursor != nil && b.Source == "" {
+		return nil, errors.New("the batch advances a cursor but names no source")
+	}
+
+	if b.Run != nil {
+		r := *b.Run
+		if r.Source, err = src(fmt.Sprintf("run %q", r.ID), r.Source); err != nil {
+			return nil, err
+		}
+		if r.ID == "" {
+			return nil, errors.New("the batch's run has no ID")
+		}
+		for name, v := range map[string]string{"amountRead": r.AmountRead, "amountLoaded": r.AmountLoaded} {
+			if v != "" && !decimalRE.MatchString(v) {
+				return nil, fmt.Errorf("run %q: %s %q is not a decimal number", r.ID, name, v)
+			}
+		}
+		r.StartedAt, r.FinishedAt = normTime(r.StartedAt), normTime(r.FinishedAt)
+		p.run = &r
+	}
+
+	if b.Ledger != nil {
+		l := *b.Ledger
+		if l.Source, err = src("the ledger entry", l.Source); err != nil {
+			return nil, err
+		}
+		if l.RunID == "" && p.run != nil {
+			l.RunID = p.run.ID
+		}
+		if l.At.IsZero() {
+			l.At = p.now
+		}
+		l.At = normTime(l.At)
+		for name, v := range map[string]string{"amountRead": l.AmountRead, "amountLoaded": l.AmountLoaded} {
+			if v != "" && !decimalRE.MatchString(v) {
+				return nil, fmt.Errorf("ledger entry of run %q: %s %q is not a decimal number", l.RunID, name, v)
+			}
+		}
+		l.Seq, l.PrevHash, l.Hash = 0, "", ""
+		p.ledger = &l
+	}
+	return p, nil
+}
+
+// link makes p's ledger entry the one after the chain's head.
+func (p *prepared) link(headSeq int64, headHash string) {
+	p.ledger.Seq = headSeq + 1
+	p.ledger.PrevHash = headHash
+	p.ledger.Hash = LedgerHash(*p.ledger)
+	if p.run != nil {
+		p.run.LedgerHash = p.ledger.Hash
+	}
+}
+
+// result reports a committed batch, and hands the store-assigned fields
+// back to the caller's Ledger and Run.
+func (p *prepared) result(b Batch, inserted int) CommitResult {
+	res := CommitResult{Inserted: inserted}
+	if p.ledger != nil {
+		res.LedgerHash = p.ledger.Hash
+		*b.Ledger = *p.ledger
+		if b.Run != nil {
+			b.Run.LedgerHash = p.ledger.Hash
+		}
+	}
+	return res
+}
+
+// verifier checks ledger entries one by one, in seq order.
+type verifier struct {
+	n    int64
+	prev string
+}
+
+func (v *verifier) next(e LedgerEntry) error {
+	want := v.n + 1
+	switch {
+	case e.Seq != want:
+		return &BrokenLinkError{Seq: want, Reason: fmt.Sprintf("entry is missing (the next one stored is %d)", e.Seq)}
+	case e.PrevHash != v.prev:
+		return &BrokenLinkError{Seq: e.Seq, Reason: fmt.Sprintf("previous hash %q does not match entry %d's hash %q", e.PrevHash, v.n, v.prev)}
+	}
+	if got := LedgerHash(e); got != e.Hash {
+		return &BrokenLinkError{Seq: e.Seq, Reason: fmt.Sprintf("stored hash %s does not match its content, which hashes to %s: the entry was changed after it was written", e.Hash, got)}
+	}
+	v.n, v.prev = e.Seq, e.Hash
+	return nil
+}
+
+// end checks the walk reached the head the store recorded, so that
+// dropping the newest entries is noticed too.
+func (v *verifier) end(headSeq int64, headHash string) (int64, error) {
+	switch {
+	case v.n < headSeq:
+		return v.n, &BrokenLinkError{Seq: v.n + 1, Reason: fmt.Sprintf("entry is missing (the head records %d entries)", headSeq)}
+	case v.prev != headHash:
+		return v.n, &BrokenLinkError{Seq: v.n, Reason: fmt.Sprintf("hash %s is not the head's recorded hash %s", v.prev, headHash)}
+	}
+	return v.n, nil
+}
+
+// dedupe returns ids without repeats or empty strings, sorted, so that
+// chunks are stable and the database reads its index in order.
+func dedupe(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	seen := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		if _, ok := seen[id]; ok || id == "" {
+			continue
+		}
+		seen[id] = struct{}{}
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// chunks calls fn on consecutive slices of at most size ids.
+func chunks(ids []string, size int, fn func([]string) error) error {
+	for len(ids) > 0 {
+		n := min(size, len(ids))
+		if err := fn(ids[:n]); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}

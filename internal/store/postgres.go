@@ -1,0 +1,503 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// migrateLock is the advisory lock key under which migrations run, so that
+// pods starting together apply each migration once.
+const migrateLock int64 = 0x6a6f75726e6579 // "journey"
+
+// pgChunk bounds the ids one lookup query sends as its array parameter.
+const pgChunk = 10000
+
+// pgCopyThreshold is the number of rows from which a table's rows are
+// written with COPY through a staging table; smaller sets go in one
+// INSERT ... SELECT FROM unnest(...), sparing the catalog a temporary
+// table per small commit.
+const pgCopyThreshold = 256
+
+// pgMaxConns is the default pool size; pool_max_conns in the DSN (as
+// pgxpool spells it) changes it.
+const pgMaxConns = 4
+
+// pgAttempts bounds how often a commit is tried when PostgreSQL aborts it
+// for a deadlock or serialisation failure, which a retry resolves.
+const pgAttempts = 3
+
+type pgStore struct {
+	pool          *pgPool
+	copyThreshold int
+}
+
+func openPostgres(ctx context.Context, dsn string) (Store, error) {
+	fail := func(err error) error {
+		return fmt.Errorf("open PostgreSQL store %s: %w", redact(dsn), err)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fail(err) // pgx redacts the password itself
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = pgMaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fail(err)
+	}
+	s := &pgStore{pool: &pgPool{pool}, copyThreshold: pgCopyThreshold}
+	if err := s.migrate(ctx); err != nil {
+		s.pool.close()
+		return nil, fail(err)
+	}
+	return s, nil
+}
+
+func (s *pgStore) migrate(ctx context.Context) error {
+	all, err := loadMigrations("postgres")
+	if err != nil {
+		return err
+	}
+	return s.pool.with(ctx, func(c *pgx.Conn) error {
+		// DDL is transactional in PostgreSQL: all pending migrations apply
+		// in one transaction, under a lock that the next pod waits for.
+		tx, err := c.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLock); err != nil {
+			return fmt.Errorf("take migration lock: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
+			return err
+		}
+		versions, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		applied := map[string]bool{}
+		for _, v := range versions {
+			applied[v] = true
+		}
+		todo, err := pending(all, applied)
+		if err != nil {
+			return err
+		}
+		for _, m := range todo {
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return fmt.Errorf("migration %s: %w", m.version, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, m.version); err != nil {
+				return err
+			}
+		}
+		return tx.Commit(ctx)
+	})
+}
+
+func (s *pgStore) Close() error {
+	s.pool.close()
+	return nil
+}
+
+// lookup runs query once per chunk of ids, the chunk bound as a text[] to
+// $1, and collects the first column of every row.
+//
+// The queries walk the array and probe the index for each id (EXISTS over
+// unnest) rather than filter rows with "col = ANY($1)": once a statement's
+// plan is cached generically, PostgreSQL may apply = ANY as a filter,
+// comparing every row with every id, which for 10k ids took seconds.
+func (s *pgStore) lookup(ctx context.Context, query string, ids []string, args ...any) (map[string]bool, error) {
+	found := map[string]bool{}
+	ids = dedupe(ids)
+	if len(ids) == 0 {
+		return found, nil
+	}
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		return chunks(ids, pgChunk, func(chunk []string) error {
+			rows, err := c.Query(ctx, query, append([]any{chunk}, args...)...)
+			if err != nil {
+				return err
+			}
+			var id string
+			_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+				found[id] = true
+				return nil
+			})
+			return err
+		})
+	})
+	return found, err
+}
+
+func (s *pgStore) ExistingEvents(ctx context.Context, source string, ids []string) (map[string]bool, error) {
+	m, err := s.lookup(ctx, `SELECT k.id FROM unnest($1::text[]) AS k(id)
+		WHERE EXISTS (SELECT 1 FROM events e WHERE e.source = $2 AND e.event_id = k.id)`, ids, source)
+	if err != nil {
+		return nil, fmt.Errorf("look up stored events of %s: %w", source, err)
+	}
+	return m, nil
+}
+
+func (s *pgStore) HeldInQuarantine(ctx context.Context, source string, hashes []string) (map[string]bool, error) {
+	m, err := s.lookup(ctx, `SELECT k.id FROM unnest($1::text[]) AS k(id)
+		WHERE EXISTS (SELECT 1 FROM quarantine q WHERE q.source = $2 AND q.record_hash = k.id AND q.status = 'Pending')`, hashes, source)
+	if err != nil {
+		return nil, fmt.Errorf("look up quarantined records of %s: %w", source, err)
+	}
+	return m, nil
+}
+
+func (s *pgStore) ExistingKeys(ctx context.Context, source, check string, keys []string, since time.Time) (map[string]bool, error) {
+	m, err := s.lookup(ctx, `SELECT k.id FROM unnest($1::text[]) AS k(id)
+		WHERE EXISTS (SELECT 1 FROM unique_keys u WHERE u.source = $2 AND u.check_name = $3 AND u.key = k.id AND u.occurred_at >= $4)`,
+		keys, source, check, normTime(since))
+	if err != nil {
+		return nil, fmt.Errorf("look up keys of unique check %q of %s: %w", check, source, err)
+	}
+	return m, nil
+}
+
+func (s *pgStore) KnownUsers(ctx context.Context, namespace, touchpoint string, userIDs []string) (map[string]bool, error) {
+	m, err := s.lookup(ctx, `SELECT k.id FROM unnest($1::text[]) AS k(id)
+		WHERE EXISTS (SELECT 1 FROM events e WHERE e.namespace = $2 AND e.touchpoint = $3 AND e.user_id = k.id)`,
+		userIDs, namespace, touchpoint)
+	if err != nil {
+		return nil, fmt.Errorf("look up users of touchpoint %q in namespace %s: %w", touchpoint, namespace, err)
+	}
+	return m, nil
+}
+
+func (s *pgStore) Cursor(ctx context.Context, source string) (string, error) {
+	var cur string
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT cursor FROM cursors WHERE source = $1`, source).Scan(&cur)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read cursor of %s: %w", source, err)
+	}
+	return cur, nil
+}
+
+func limitArg(limit int) any {
+	if limit <= 0 {
+		return nil // LIMIT NULL: no limit
+	}
+	return limit
+}
+
+func (s *pgStore) Runs(ctx context.Context, source string, limit int) ([]Run, error) {
+	var out []Run
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT id, source, outcome, message, started_at, finished_at, read, accepted, duplicates,
+			quarantined, rejected, warnings, COALESCE(amount_read::text, ''), COALESCE(amount_loaded::text, ''), currency, cursor,
+			config_hash, ledger_hash
+			FROM runs WHERE source = $1 ORDER BY started_at DESC, id DESC LIMIT $2`, source, limitArg(limit))
+		if err != nil {
+			return err
+		}
+		var r Run
+		_, err = pgx.ForEachRow(rows, []any{&r.ID, &r.Source, &r.Outcome, &r.Message, &r.StartedAt, &r.FinishedAt, &r.Read,
+			&r.Accepted, &r.Duplicates, &r.Quarantined, &r.Rejected, &r.Warnings, &r.AmountRead, &r.AmountLoaded, &r.Currency,
+			&r.Cursor, &r.ConfigHash, &r.LedgerHash}, func() error {
+			r.StartedAt, r.FinishedAt = r.StartedAt.UTC(), r.FinishedAt.UTC()
+			out = append(out, r)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read runs of %s: %w", source, err)
+	}
+	return out, nil
+}
+
+func (s *pgStore) Quarantined(ctx context.Context, source string, limit int) ([]QuarantineRecord, error) {
+	var out []QuarantineRecord
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT id, source, run_id, event_id, check_name, reason, raw, at, status
+			FROM quarantine WHERE source = $1 ORDER BY id LIMIT $2`, source, limitArg(limit))
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (QuarantineRecord, error) {
+			var q QuarantineRecord
+			err := row.Scan(&q.ID, &q.Source, &q.RunID, &q.EventID, &q.Check, &q.Reason, &q.Raw, &q.At, &q.Status)
+			q.At = q.At.UTC()
+			return q, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read quarantine of %s: %w", source, err)
+	}
+	return out, nil
+}
+
+func (s *pgStore) Commit(ctx context.Context, b Batch) (CommitResult, error) {
+	p, err := prepareBatch(b, time.Now())
+	if err != nil {
+		return CommitResult{}, fmt.Errorf("commit batch of %s: %w", b.Source, err)
+	}
+	var inserted int
+	for attempt := 1; ; attempt++ {
+		inserted, err = s.commit(ctx, p)
+		var pgErr *pgconn.PgError
+		if err == nil || attempt == pgAttempts || !errors.As(err, &pgErr) ||
+			(pgErr.Code != "40P01" && pgErr.Code != "40001") || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return CommitResult{}, fmt.Errorf("commit batch of %s: %w", b.Source, err)
+	}
+	return p.result(b, inserted), nil
+}
+
+var (
+	eventCols      = []string{"source", "event_id", "namespace", "user_id", "touchpoint", "system", "type", "occurred_at", "amount", "currency", "attributes", "run_id", "ingested_at"}
+	quarantineCols = []string{"source", "run_id", "event_id", "check_name", "reason", "raw", "at", "status", "record_hash"}
+	uniqueKeyCols  = []string{"source", "check_name", "key", "event_id", "occurred_at"}
+)
+
+func (s *pgStore) commit(ctx context.Context, p *prepared) (int, error) {
+	var inserted int
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		tx, err := c.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx)
+
+		if inserted, err = s.writeEvents(ctx, tx, p); err != nil {
+			return fmt.Errorf("write events: %w", err)
+		}
+		if err := s.writeQuarantine(ctx, tx, p); err != nil {
+			return fmt.Errorf("write quarantined records: %w", err)
+		}
+		if err := s.writeKeys(ctx, tx, p); err != nil {
+			return fmt.Errorf("write unique keys: %w", err)
+		}
+		if p.cursor != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO cursors (source, cursor, updated_at) VALUES ($1, $2, $3)
+				ON CONFLICT (source) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = EXCLUDED.updated_at`,
+				p.source, *p.cursor, p.now); err != nil {
+				return fmt.Errorf("advance cursor: %w", err)
+			}
+		}
+		if l := p.ledger; l != nil {
+			// The head row's lock serialises appenders, across pods too;
+			// it is taken last so that it is held only briefly.
+			var seq int64
+			var hash string
+			if err := tx.QueryRow(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE`).Scan(&seq, &hash); err != nil {
+				return fmt.Errorf("lock ledger head: %w", err)
+			}
+			p.link(seq, hash)
+			if _, err := tx.Exec(ctx, `INSERT INTO ledger (seq, source, run_id, at, config_hash, read, accepted, duplicates,
+				quarantined, rejected, amount_read, amount_loaded, cursor, prev_hash, hash)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+				l.Seq, l.Source, l.RunID, l.At, l.ConfigHash, l.Read, l.Accepted, l.Duplicates,
+				l.Quarantined, l.Rejected, l.AmountRead, l.AmountLoaded, l.Cursor, l.PrevHash, l.Hash); err != nil {
+				return fmt.Errorf("append ledger entry: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, l.Seq, l.Hash); err != nil {
+				return fmt.Errorf("move ledger head: %w", err)
+			}
+		}
+		if r := p.run; r != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO runs (id, source, outcome, message, started_at, finished_at, read, accepted,
+				duplicates, quarantined, rejected, warnings, amount_read, amount_loaded, currency, cursor, config_hash, ledger_hash)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+					NULLIF($13::text, '')::numeric, NULLIF($14::text, '')::numeric, $15, $16, $17, $18)
+				ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, outcome = EXCLUDED.outcome, message = EXCLUDED.message,
+					started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, read = EXCLUDED.read,
+					accepted = EXCLUDED.accepted, duplicates = EXCLUDED.duplicates, quarantined = EXCLUDED.quarantined,
+					rejected = EXCLUDED.rejected, warnings = EXCLUDED.warnings, amount_read = EXCLUDED.amount_read,
+					amount_loaded = EXCLUDED.amount_loaded, currency = EXCLUDED.currency, cursor = EXCLUDED.cursor,
+					config_hash = EXCLUDED.config_hash, ledger_hash = EXCLUDED.ledger_hash`,
+				r.ID, r.Source, r.Outcome, r.Message, r.StartedAt, r.FinishedAt, r.Read, r.Accepted,
+				r.Duplicates, r.Quarantined, r.Rejected, r.Warnings, r.AmountRead, r.AmountLoaded, r.Currency, r.Cursor,
+				r.ConfigHash, r.LedgerHash); err != nil {
+				return fmt.Errorf("record run %s: %w", r.ID, err)
+			}
+		}
+		return tx.Commit(ctx)
+	})
+	return inserted, err
+}
+
+// writeEvents inserts the batch's events, skipping those already stored
+// (and repeats within the batch), and returns how many it inserted.
+func (s *pgStore) writeEvents(ctx context.Context, tx pgx.Tx, p *prepared) (int, error) {
+	n := len(p.events)
+	if n == 0 {
+		return 0, nil
+	}
+	if n < s.copyThreshold {
+		var (
+			src, id, ns, user, tp, sys, typ, cur, run = make([]string, n), make([]string, n), make([]string, n),
+				make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			occurred     = make([]time.Time, n)
+			amount, attr = make([]*string, n), make([]*string, n)
+		)
+		for i := range p.events {
+			e := &p.events[i]
+			src[i], id[i], ns[i], user[i], tp[i], sys[i], typ[i] = e.Source, e.EventID, e.Namespace, e.UserID, e.Touchpoint, e.System, e.Type
+			occurred[i], amount[i], cur[i], run[i] = e.OccurredAt, e.amount, e.Currency, e.RunID
+			if e.attrs != nil {
+				a := string(e.attrs)
+				attr[i] = &a
+			}
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO events (source, event_id, namespace, user_id, touchpoint, system, type, occurred_at,
+				amount, currency, attributes, run_id, ingested_at)
+			SELECT s, e, ns, u, tp, sy, ty, o, a::numeric, c, at::jsonb, r, $13
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[],
+				$9::text[], $10::text[], $11::text[], $12::text[]) AS t(s, e, ns, u, tp, sy, ty, o, a, c, at, r)
+			ON CONFLICT (source, event_id) DO NOTHING`,
+			src, id, ns, user, tp, sys, typ, occurred, amount, cur, attr, run, p.now)
+		return int(tag.RowsAffected()), err
+	}
+
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE events_stage (LIKE events) ON COMMIT DROP`); err != nil {
+		return 0, err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events_stage"}, eventCols, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+		e := &p.events[i]
+		var amount, attrs any
+		if e.amount != nil {
+			var num pgtype.Numeric
+			if err := num.Scan(*e.amount); err != nil {
+				return nil, fmt.Errorf("event %q: amount %s: %w", e.EventID, *e.amount, err)
+			}
+			amount = num
+		}
+		if e.attrs != nil {
+			attrs = e.attrs
+		}
+		return []any{e.Source, e.EventID, e.Namespace, e.UserID, e.Touchpoint, e.System, e.Type, e.OccurredAt,
+			amount, e.Currency, attrs, e.RunID, p.now}, nil
+	})); err != nil {
+		return 0, err
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO events (source, event_id, namespace, user_id, touchpoint, system, type, occurred_at,
+			amount, currency, attributes, run_id, ingested_at)
+		SELECT source, event_id, namespace, user_id, touchpoint, system, type, occurred_at,
+			amount, currency, attributes, run_id, ingested_at FROM events_stage
+		ON CONFLICT (source, event_id) DO NOTHING`)
+	return int(tag.RowsAffected()), err
+}
+
+func (s *pgStore) writeQuarantine(ctx context.Context, tx pgx.Tx, p *prepared) error {
+	n := len(p.quarantine)
+	if n == 0 {
+		return nil
+	}
+	if n < s.copyThreshold {
+		src, run, id, check, reason, status, hash := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		raw, at := make([][]byte, n), make([]time.Time, n)
+		for i, q := range p.quarantine {
+			src[i], run[i], id[i], check[i], reason[i], raw[i], at[i], status[i], hash[i] = q.Source, q.RunID, q.EventID, q.Check, q.Reason, q.Raw, q.At, q.Status, RecordHash(q.Raw)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO quarantine (source, run_id, event_id, check_name, reason, raw, at, status, record_hash)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[], $8::text[], $9::text[])`,
+			src, run, id, check, reason, raw, at, status, hash)
+		return err
+	}
+	// Nothing conflicts here: COPY straight into the table.
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"quarantine"}, quarantineCols, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+		q := &p.quarantine[i]
+		var raw any
+		if q.Raw != nil {
+			raw = q.Raw
+		}
+		return []any{q.Source, q.RunID, q.EventID, q.Check, q.Reason, raw, q.At, q.Status, RecordHash(q.Raw)}, nil
+	}))
+	return err
+}
+
+// writeKeys records the batch's unique keys; a key already recorded keeps
+// its latest occurrence.
+func (s *pgStore) writeKeys(ctx context.Context, tx pgx.Tx, p *prepared) error {
+	const upsert = ` ON CONFLICT (source, check_name, key) DO UPDATE SET event_id = EXCLUDED.event_id, occurred_at = EXCLUDED.occurred_at
+		WHERE EXCLUDED.occurred_at > unique_keys.occurred_at`
+	n := len(p.keys)
+	if n == 0 {
+		return nil
+	}
+	if n < s.copyThreshold {
+		src, check, key, id, at := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
+		for i, k := range p.keys {
+			src[i], check[i], key[i], id[i], at[i] = k.Source, k.Check, k.Key, k.EventID, k.OccurredAt
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO unique_keys (source, check_name, key, event_id, occurred_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])`+upsert,
+			src, check, key, id, at)
+		return err
+	}
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE unique_keys_stage (LIKE unique_keys) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"unique_keys_stage"}, uniqueKeyCols, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+		k := &p.keys[i]
+		return []any{k.Source, k.Check, k.Key, k.EventID, k.OccurredAt}, nil
+	})); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO unique_keys (source, check_name, key, event_id, occurred_at)
+		SELECT source, check_name, key, event_id, occurred_at FROM unique_keys_stage`+upsert)
+	return err
+}
+
+func (s *pgStore) VerifyLedger(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		// Read the head first: everything up to it was committed with it,
+		// and appends that land meanwhile come after it.
+		var headSeq int64
+		var headHash string
+		if err := c.QueryRow(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
+			return fmt.Errorf("read head: %w", err)
+		}
+		rows, err := c.Query(ctx, `SELECT seq, source, run_id, at, config_hash, read, accepted, duplicates, quarantined,
+			rejected, amount_read, amount_loaded, cursor, prev_hash, hash FROM ledger WHERE seq <= $1 ORDER BY seq`, headSeq)
+		if err != nil {
+			return err
+		}
+		var v verifier
+		var e LedgerEntry
+		_, err = pgx.ForEachRow(rows, []any{&e.Seq, &e.Source, &e.RunID, &e.At, &e.ConfigHash, &e.Read, &e.Accepted, &e.Duplicates,
+			&e.Quarantined, &e.Rejected, &e.AmountRead, &e.AmountLoaded, &e.Cursor, &e.PrevHash, &e.Hash}, func() error {
+			return v.next(e)
+		})
+		n = v.n
+		if err != nil {
+			return err
+		}
+		n, err = v.end(headSeq, headHash)
+		return err
+	})
+	var broken *BrokenLinkError
+	if err != nil && !errors.As(err, &broken) {
+		return n, fmt.Errorf("verify ledger: %w", err)
+	}
+	return n, err
+}

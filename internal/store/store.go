@@ -1,0 +1,273 @@
+// Package store keeps events, quarantined records, unique-check keys, runs,
+// cursors and the audit ledger in one SQL database behind one narrow
+// interface: SQLite (embedded, pure Go) for `journey run`, tests and small
+// installs, PostgreSQL (pgx, COPY for bulk writes) for clusters.
+//
+// A Batch commits in one transaction: its events, quarantine rows, unique
+// keys, cursor advance, ledger entry and run row. A crashed run leaves
+// nothing half-written, and a rerun neither duplicates nor loses a record:
+// events are unique on (source, eventID) and inserting an existing one is a
+// no-op that the result counts as a duplicate.
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Event is a mapped journey event.
+type Event struct {
+	// Source is "namespace/name" of the TouchpointSource; "" takes the
+	// batch's.
+	Source     string
+	Namespace  string
+	EventID    string
+	UserID     string
+	Touchpoint string
+	System     string
+	Type       string
+	// OccurredAt is kept to the microsecond, as every time in the store.
+	OccurredAt time.Time
+	// Amount is stored exactly as the shortest decimal that reads back as
+	// this float64 (NUMERIC in PostgreSQL, decimal text in SQLite); it
+	// must be finite.
+	Amount *float64
+	// Currency is "" when the event has none.
+	Currency   string
+	Attributes map[string]any
+	RunID      string
+}
+
+// Quarantine statuses.
+const (
+	QuarantinePending   = "Pending"
+	QuarantineReleased  = "Released"
+	QuarantineDiscarded = "Discarded"
+)
+
+// QuarantineRecord is a record held for review, with why.
+type QuarantineRecord struct {
+	ID     int64  // assigned by the store, increasing in commit order
+	Source string // "" takes the batch's
+	RunID  string
+	// EventID is "" when the record could not be mapped.
+	EventID string
+	// Check that failed; "mapping" or "decode" when the record never became an event.
+	Check  string
+	Reason string
+	// Raw is the record as read, JSON; kept byte for byte, so that a
+	// record that failed to decode is kept too.
+	Raw []byte
+	// At defaults to the commit's time.
+	At time.Time
+	// Status defaults to QuarantinePending.
+	Status string
+}
+
+// UniqueKey is a business key recorded by a unique check. A key recorded
+// again keeps its latest OccurredAt, so that a key seen after its window
+// opens a new window.
+type UniqueKey struct {
+	Source     string
+	Check      string
+	Key        string
+	EventID    string
+	OccurredAt time.Time
+}
+
+// Run is the record of one ingest run. Source "" takes the batch's.
+type Run struct {
+	ID          string
+	Source      string
+	Outcome     string
+	Message     string
+	StartedAt   time.Time
+	FinishedAt  time.Time
+	Read        int64
+	Accepted    int64
+	Duplicates  int64
+	Quarantined int64
+	Rejected    int64
+	Warnings    int64
+	// Amounts are decimal strings ("18234.50", "-3"), exact, or "" for
+	// none; anything else is refused.
+	AmountRead   string
+	AmountLoaded string
+	Currency     string
+	Cursor       string
+	ConfigHash   string
+	// LedgerHash is set by the store when the run commits with a ledger
+	// entry.
+	LedgerHash string
+}
+
+// LedgerEntry is one link of the tamper-evident audit ledger, one chain for
+// the whole store. The store assigns Seq, PrevHash and Hash on commit and
+// writes them back to the Batch's entry when the commit succeeds. Source
+// "" takes the batch's, RunID "" the batch's run's, a zero At the commit's
+// time; At is kept (and hashed) to the microsecond. Amounts are as in Run,
+// and are hashed exactly as written.
+type LedgerEntry struct {
+	Seq          int64
+	Source       string
+	RunID        string
+	At           time.Time
+	ConfigHash   string
+	Read         int64
+	Accepted     int64
+	Duplicates   int64
+	Quarantined  int64
+	Rejected     int64
+	AmountRead   string
+	AmountLoaded string
+	Cursor       string
+	PrevHash     string
+	Hash         string
+}
+
+// Batch is what commits together, in one transaction. Everything that can
+// be refused without the database (an event without ID, a non-finite
+// amount, an item of another source) is refused before it starts.
+type Batch struct {
+	// Source owns the cursor, and is the source of every item that names
+	// none; an item naming another source is refused.
+	Source     string
+	Events     []Event
+	Quarantine []QuarantineRecord
+	UniqueKeys []UniqueKey
+	// Cursor, when set, becomes the source's stored cursor.
+	Cursor *string
+	// Ledger, when set, is appended to the chain.
+	Ledger *LedgerEntry
+	// Run, when set, is inserted or replaced (by ID). With Ledger set, its
+	// LedgerHash becomes the new entry's hash.
+	Run *Run
+}
+
+// CommitResult says what a commit did.
+type CommitResult struct {
+	// Inserted events; the others of the batch already existed, or
+	// repeated an event ID earlier in the batch.
+	Inserted int
+	// LedgerHash of the entry appended, if any.
+	LedgerHash string
+}
+
+// Store is the one storage interface of the data plane.
+type Store interface {
+	// ExistingEvents returns which of ids the source has stored.
+	ExistingEvents(ctx context.Context, source string, ids []string) (map[string]bool, error)
+	// HeldInQuarantine returns which of the record hashes (RecordHash of the
+	// raw record) the source holds in quarantine, pending review: an exact
+	// redelivery of a held record is a duplicate, not a second record to review.
+	HeldInQuarantine(ctx context.Context, source string, hashes []string) (map[string]bool, error)
+	// ExistingKeys returns which keys of a unique check the source recorded
+	// for events that occurred at or after since.
+	ExistingKeys(ctx context.Context, source, check string, keys []string, since time.Time) (map[string]bool, error)
+	// KnownUsers returns which user IDs have at least one event of the
+	// touchpoint in the namespace, from any source.
+	KnownUsers(ctx context.Context, namespace, touchpoint string, userIDs []string) (map[string]bool, error)
+	// Cursor returns the source's stored cursor ("" if none).
+	Cursor(ctx context.Context, source string) (string, error)
+	// Runs returns the source's newest runs (by StartedAt), newest first;
+	// limit <= 0 returns all.
+	Runs(ctx context.Context, source string, limit int) ([]Run, error)
+	// Quarantined returns the source's quarantined records of any status,
+	// oldest first; limit <= 0 returns all.
+	Quarantined(ctx context.Context, source string, limit int) ([]QuarantineRecord, error)
+	// Commit writes a batch atomically.
+	Commit(ctx context.Context, b Batch) (CommitResult, error)
+	// VerifyLedger walks the whole chain; it returns the number of entries,
+	// or a *BrokenLinkError naming the first entry that does not verify.
+	VerifyLedger(ctx context.Context) (int64, error)
+	Close() error
+}
+
+// BrokenLinkError names the first ledger entry whose hash does not verify.
+type BrokenLinkError struct {
+	Seq    int64
+	Reason string
+}
+
+func (e *BrokenLinkError) Error() string {
+	return fmt.Sprintf("audit ledger broken at entry %d: %s", e.Seq, e.Reason)
+}
+
+// RecordHash identifies a raw record by its bytes.
+func RecordHash(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// LedgerHash is the hash of an entry: SHA-256 over the previous entry's hash
+// and the entry's fields, in a fixed order. Both stores use it, and so does
+// `journey audit verify`.
+func LedgerHash(e LedgerEntry) string {
+	fields := []string{
+		e.PrevHash, strconv.FormatInt(e.Seq, 10), e.Source, e.RunID, e.At.UTC().Format(time.RFC3339Nano), e.ConfigHash,
+		strconv.FormatInt(e.Read, 10), strconv.FormatInt(e.Accepted, 10), strconv.FormatInt(e.Duplicates, 10),
+		strconv.FormatInt(e.Quarantined, 10), strconv.FormatInt(e.Rejected, 10), e.AmountRead, e.AmountLoaded, e.Cursor,
+	}
+	sum := sha256.Sum256([]byte(strings.Join(fields, "\x1f")))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Open connects to the store a DSN names and applies its migrations:
+// sqlite:///path/to/file.db (or sqlite://:memory:, a private in-memory
+// database) and postgres://... (pool_max_conns=N sets the pool's size,
+// 4 by default).
+func Open(ctx context.Context, dsn string) (Store, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite://"):
+		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite://"))
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return openPostgres(ctx, dsn)
+	}
+	return nil, fmt.Errorf("store DSN %q: want sqlite:///path/to/file.db or postgres://user@host/db", redact(dsn))
+}
+
+// redact hides a DSN's passwords in messages: the URL's own, password and
+// sslpassword query values, and password=... of a key=value string.
+func redact(dsn string) string {
+	const mark = "JOURNEYREDACTED"
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		changed := false
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), mark)
+			changed = true
+		}
+		q := u.Query()
+		for _, k := range []string{"password", "sslpassword"} {
+			if q.Has(k) {
+				q.Set(k, mark)
+				u.RawQuery = q.Encode()
+				changed = true
+			}
+		}
+		if !changed {
+			return dsn
+		}
+		return strings.ReplaceAll(u.String(), mark, "***")
+	}
+	// Not a URL: redact what looks like a password.
+	dsn = kvPassword.ReplaceAllString(dsn, "${1}***")
+	at := strings.LastIndex(dsn, "@")
+	scheme := strings.Index(dsn, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return dsn
+	}
+	cred := dsn[scheme+3 : at]
+	if user, _, ok := strings.Cut(cred, ":"); ok {
+		return dsn[:scheme+3] + user + ":***" + dsn[at:]
+	}
+	return dsn
+}
+
+var kvPassword = regexp.MustCompile(`((?:ssl)?password=)('[^']*'|[^\s&]*)`)
