@@ -20,6 +20,21 @@ all: build
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
 
+##@ Demo
+
+DEMO_DIR ?= demo
+
+.PHONY: demo
+demo: ## A streaming service's journey on your laptop: sample data, lint, ingest on SQLite. No cluster.
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/journey .
+	rm -rf $(DEMO_DIR)
+	bin/journey sample-data --out $(DEMO_DIR) --quiet
+	bin/journey lint -f $(DEMO_DIR)
+	@asof=$$(sed -n 's/.*"asOf": *"\([^"]*\)".*/\1/p' $(DEMO_DIR)/expected.json | head -1); \
+	echo "journey run -f $(DEMO_DIR) --as-of $$asof   (the dataset judged as of its last day)"; \
+	bin/journey run -f $(DEMO_DIR) --store sqlite://$(CURDIR)/$(DEMO_DIR)/journey.db --as-of $$asof
+	@echo; echo "Quarantined records, with the check and the reason, are in $(DEMO_DIR)/journey.db (table quarantine)."
+
 ##@ Development
 
 .PHONY: manifests
@@ -63,6 +78,11 @@ verify-generated: manifests generate fmt ## Fail if generated files or formattin
 bench-controlplane: build ## 500 sources, 50 rules, 50 maps to Ready vs a plain client; writes at rest; manager RSS.
 	assets="$$(hack/setup-envtest.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) run ./test/bench/controlplane $(BENCH_ARGS)
+
+.PHONY: bench-ingest
+bench-ingest: build ## 1M billing records, 7 checks: records/s vs plain COPY (PostgreSQL) and INSERTs (SQLite); peak RSS.
+	bash hack/postgres.sh
+	$(GO) run ./test/bench/ingest $(BENCH_ARGS)
 
 ##@ Build
 

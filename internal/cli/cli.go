@@ -19,6 +19,7 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/cmd/manager"
 	receivecmd "github.com/cjm-dev/journey-operator/internal/cmd/receive"
 	runcmd "github.com/cjm-dev/journey-operator/internal/cmd/run"
+	sampledatacmd "github.com/cjm-dev/journey-operator/internal/cmd/sampledata"
 )
 
 // commands maps each subcommand to what runs it and a one-line summary.
@@ -37,6 +38,9 @@ var commands = []struct {
 	}},
 	{"receive", "serve a webhook TouchpointSource: verify, validate, store", func(args []string) error {
 		return receivecmd.Run(ctrl.SetupSignalHandler(), args)
+	}},
+	{"sample-data", "write a deterministic synthetic streaming service: data, specs and expected.json", func(args []string) error {
+		return sampledatacmd.Run(ctrl.SetupSignalHandler(), args, os.Stdout)
 	}},
 	{"run", "run every batch source under a folder once, on the embedded store (no cluster)", func(args []string) error {
 		return runcmd.Run(ctrl.SetupSignalHandler(), args, os.Stdout)

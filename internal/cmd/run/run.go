@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"text/tabwriter"
+	"time"
 
 	"golang.org/x/term"
 
@@ -52,11 +53,20 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	dir := fs.String("f", "", "folder of journey manifests (required)")
 	dsn := fs.String("store", "", "store DSN; default: sqlite:///<working folder>/journey.db")
 	output := fs.String("output", "text", "text or json")
+	asOf := fs.String("as-of", "", "judge freshness as of this RFC 3339 time instead of now (to replay a dataset)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *dir == "" {
 		return fmt.Errorf("-f DIR is required: the folder of TouchpointSource and ValidationRule manifests")
+	}
+	judgeAt := time.Now
+	if *asOf != "" {
+		t, err := time.Parse(time.RFC3339, *asOf)
+		if err != nil {
+			return fmt.Errorf("--as-of %q: want an RFC 3339 time such as 2026-10-31T00:00:00Z", *asOf)
+		}
+		judgeAt = func() time.Time { return t }
 	}
 	if *output != "text" && *output != "json" {
 		return fmt.Errorf("--output must be text or json, not %q", *output)
@@ -90,7 +100,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		opts := ingest.Options{Store: st, Expr: env, BaseDir: src.Dir, Secrets: local.Secrets{Folder: folder, Namespace: src.Namespace}}
+		opts := ingest.Options{Store: st, Expr: env, BaseDir: src.Dir, AsOf: judgeAt, Secrets: local.Secrets{Folder: folder, Namespace: src.Namespace}}
 		if progress {
 			name := src.Name
 			opts.Progress = func(read int64) { fmt.Fprintf(os.Stderr, "\r%s: %d records read", name, read) }
