@@ -530,20 +530,33 @@ func (p *Pipeline) mapRecord(r connector.Record, runID string) (store.Event, map
 			ev.Attributes[a.name] = v
 		}
 	}
-	var amount any
+	event := EventVars(ev)
+	return ev, map[string]any{"event": event, "record": map[string]any(r)}, nil
+}
+
+// EventVars is the `event` variable of checks and stage conditions: the
+// fields of expr.EventFields, with null for an absent amount or currency.
+func EventVars(ev store.Event) map[string]any {
+	var amount, currency any
 	if ev.Amount != nil {
 		amount = *ev.Amount
 	}
-	var currency any
 	if ev.Currency != "" {
 		currency = ev.Currency
 	}
-	event := map[string]any{
-		"eventID": ev.EventID, "userID": ev.UserID, "occurredAt": ev.OccurredAt, "type": ev.Type,
-		"touchpoint": ev.Touchpoint, "source": p.src.Name, "system": ev.System,
-		"amount": amount, "currency": currency, "attributes": ev.Attributes,
+	attrs := ev.Attributes
+	if attrs == nil {
+		attrs = map[string]any{}
 	}
-	return ev, map[string]any{"event": event, "record": map[string]any(r)}, nil
+	name := ev.Source
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	return map[string]any{
+		"eventID": ev.EventID, "userID": ev.UserID, "occurredAt": ev.OccurredAt, "type": ev.Type,
+		"touchpoint": ev.Touchpoint, "source": name, "system": ev.System,
+		"amount": amount, "currency": currency, "attributes": attrs,
+	}
 }
 
 // optional evaluates an optional field: absent, null or failing is nil.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -201,6 +202,36 @@ func limitArg(limit int) any {
 		return nil // LIMIT NULL: no limit
 	}
 	return limit
+}
+
+func (s *pgStore) Events(ctx context.Context, sources []string, fn func(Event) error) error {
+	return s.pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT source, namespace, event_id, user_id, touchpoint, system, type, occurred_at,
+			amount::float8, currency, attributes, run_id FROM events WHERE source = ANY($1::text[])
+			ORDER BY user_id, occurred_at, event_id`, sources)
+		if err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e Event
+			var attrs []byte
+			if err := rows.Scan(&e.Source, &e.Namespace, &e.EventID, &e.UserID, &e.Touchpoint, &e.System, &e.Type, &e.OccurredAt,
+				&e.Amount, &e.Currency, &attrs, &e.RunID); err != nil {
+				return fmt.Errorf("read events: %w", err)
+			}
+			e.OccurredAt = e.OccurredAt.UTC()
+			if len(attrs) > 0 {
+				if err := json.Unmarshal(attrs, &e.Attributes); err != nil {
+					return fmt.Errorf("read event %s attributes: %w", e.EventID, err)
+				}
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
 }
 
 func (s *pgStore) Runs(ctx context.Context, source string, limit int) ([]Run, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -213,6 +214,48 @@ func (s *sqliteStore) Cursor(ctx context.Context, source string) (string, error)
 		return "", fmt.Errorf("read cursor of %s: %w", source, err)
 	}
 	return c, nil
+}
+
+func (s *sqliteStore) Events(ctx context.Context, sources []string, fn func(Event) error) error {
+	src, err := json.Marshal(sources)
+	if err != nil {
+		return err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT source, namespace, event_id, user_id, touchpoint, system, type, occurred_at,
+		amount, currency, attributes, run_id FROM events WHERE source IN (SELECT value FROM json_each(?))
+		ORDER BY user_id, occurred_at, event_id`, string(src))
+	if err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e Event
+		var at string
+		var amount, attrs sql.NullString
+		if err := rows.Scan(&e.Source, &e.Namespace, &e.EventID, &e.UserID, &e.Touchpoint, &e.System, &e.Type, &at,
+			&amount, &e.Currency, &attrs, &e.RunID); err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		if e.OccurredAt, err = parseTime(at); err != nil {
+			return fmt.Errorf("read event %s: %w", e.EventID, err)
+		}
+		if amount.Valid && amount.String != "" {
+			f, err := strconv.ParseFloat(amount.String, 64)
+			if err != nil {
+				return fmt.Errorf("read event %s amount: %w", e.EventID, err)
+			}
+			e.Amount = &f
+		}
+		if attrs.Valid && attrs.String != "" {
+			if err := json.Unmarshal([]byte(attrs.String), &e.Attributes); err != nil {
+				return fmt.Errorf("read event %s attributes: %w", e.EventID, err)
+			}
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 func (s *sqliteStore) Runs(ctx context.Context, source string, limit int) ([]Run, error) {

@@ -174,6 +174,10 @@ type Store interface {
 	// KnownUsers returns which user IDs have at least one event of the
 	// touchpoint in the namespace, from any source.
 	KnownUsers(ctx context.Context, namespace, touchpoint string, userIDs []string) (map[string]bool, error)
+	// Events streams the events of the sources to fn, ordered by user, then
+	// occurredAt, then event ID: one user's events arrive together and in
+	// time order. An error from fn stops the stream and is returned.
+	Events(ctx context.Context, sources []string, fn func(Event) error) error
 	// Cursor returns the source's stored cursor ("" if none).
 	Cursor(ctx context.Context, source string) (string, error)
 	// Runs returns the source's newest runs (by StartedAt), newest first;

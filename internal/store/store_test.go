@@ -107,6 +107,7 @@ func TestStore(t *testing.T) {
 		{"HeldInQuarantine", testHeldInQuarantine},
 		{"UniqueKeys", testUniqueKeys},
 		{"KnownUsers", testKnownUsers},
+		{"EventsStream", testEventsStream},
 		{"Cursor", testCursor},
 		{"Runs", testRuns},
 		{"Ledger", testLedger},
@@ -421,6 +422,36 @@ func testKnownUsers(t *testing.T, b backend) {
 	probe := append(ids("nobody", 30000), "u4")
 	if got, err := s.KnownUsers(ctx, "bank", "checkout", probe); err != nil || !reflect.DeepEqual(keys(got), []string{"u4"}) {
 		t.Fatalf("KnownUsers over %d ids = %v, %v", len(probe), keys(got), err)
+	}
+}
+
+// Events come back per user, in time order, with amounts and attributes,
+// only of the sources asked for.
+func testEventsStream(t *testing.T, b backend) {
+	s := b.new(t)
+	mk := func(src, id, user string, at time.Duration, amount *float64) Event {
+		return Event{Source: src, Namespace: "shop", EventID: id, UserID: user, Touchpoint: "billing", System: "stripe",
+			Type: "invoice.paid", OccurredAt: t0.Add(at), Amount: amount, Currency: "usd",
+			Attributes: map[string]any{"plan": "gold", "minutes": 12.5}, RunID: "r"}
+	}
+	commit(t, s, Batch{Source: "shop/a", Events: []Event{mk("shop/a", "e3", "u2", time.Hour, nil), mk("shop/a", "e1", "u1", 2*time.Hour, ptr(9.99))}})
+	commit(t, s, Batch{Source: "shop/b", Events: []Event{mk("shop/b", "e2", "u1", time.Hour, ptr(-1.5))}})
+	commit(t, s, Batch{Source: "shop/c", Events: []Event{mk("shop/c", "e9", "u0", 0, nil)}})
+	var got []string
+	err := s.Events(context.Background(), []string{"shop/a", "shop/b"}, func(e Event) error {
+		amount := "null"
+		if e.Amount != nil {
+			amount = fmt.Sprint(*e.Amount)
+		}
+		got = append(got, fmt.Sprintf("%s %s %s %s %v %v", e.UserID, e.EventID, e.OccurredAt.Sub(t0), amount, e.Attributes["plan"], e.Attributes["minutes"]))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"u1 e2 1h0m0s -1.5 gold 12.5", "u1 e1 2h0m0s 9.99 gold 12.5", "u2 e3 1h0m0s null gold 12.5"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -1,8 +1,9 @@
 // Package run is `journey run -f DIR`: the local executor. It reads the
-// TouchpointSources, ValidationRules and Secrets under DIR, runs each batch
-// source once on the embedded store (or any store DSN), ordered so that a
-// relationship check's touchpoint is ingested before the sources checked
-// against it, and prints a summary per source.
+// TouchpointSources, ValidationRules, JourneyMaps and Secrets under DIR, runs
+// each batch source once on the embedded store (or any store DSN), ordered
+// so that a relationship check's touchpoint is ingested before the sources
+// checked against it, then evaluates each JourneyMap, and prints a summary
+// per source and the funnel and alerts per map.
 package run
 
 import (
@@ -19,12 +20,17 @@ import (
 
 	"golang.org/x/term"
 
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/ingest"
+	"github.com/cjm-dev/journey-operator/internal/journey"
 	"github.com/cjm-dev/journey-operator/internal/local"
 	"github.com/cjm-dev/journey-operator/internal/render"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
+	"github.com/cjm-dev/journey-operator/internal/validate"
 )
 
 // SourceResult is one source's line of `--output json`.
@@ -45,6 +51,39 @@ type SourceResult struct {
 // Output is the whole of `--output json`.
 type Output struct {
 	Sources []SourceResult `json:"sources"`
+	Maps    []MapResult    `json:"maps"`
+}
+
+// MapResult is one JourneyMap's line of `--output json`.
+type MapResult struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace"`
+	Users       int64             `json:"users"`
+	Stages      []StageResult     `json:"stages"`
+	Conversions []ConversionRate  `json:"conversions"`
+	Alerts      []AlertResult     `json:"alerts"`
+	Snapshot    *journey.Snapshot `json:"-"`
+}
+
+// StageResult counts the users in a stage.
+type StageResult struct {
+	Name  string `json:"name"`
+	Users int64  `json:"users"`
+}
+
+// ConversionRate is the conversion between consecutive stages.
+type ConversionRate struct {
+	From string  `json:"from"`
+	To   string  `json:"to"`
+	Rate float64 `json:"rate"`
+}
+
+// AlertResult counts what an alert fires for: users (User scope), or 0 or
+// 1 (Journey scope).
+type AlertResult struct {
+	Name    string `json:"name"`
+	Firing  int64  `json:"firing"`
+	Pending int64  `json:"pending"`
 }
 
 // Run parses args and runs every batch source of the folder once.
@@ -120,6 +159,13 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		out.Sources = append(out.Sources, res)
 	}
+	for _, m := range folder.Maps {
+		res, err := evaluateMap(ctx, st, env, folder, m, judgeAt())
+		if err != nil {
+			return fmt.Errorf("JourneyMap %s/%s: %w", m.Namespace, m.Name, err)
+		}
+		out.Maps = append(out.Maps, res)
+	}
 	if *output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -127,6 +173,42 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	printText(stdout, out)
 	return nil
+}
+
+// evaluateMap evaluates a JourneyMap over its sources' events, replaying the
+// last alert `for` at the evaluation interval (see journey.Engine.Replay).
+func evaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Folder, m v1alpha1.JourneyMap, asOf time.Time) (MapResult, error) {
+	eng, err := journey.NewEngine(env, m.Spec)
+	if err != nil {
+		return MapResult{}, err
+	}
+	sel, err := validate.Selector(&m.Spec.SourceSelector)
+	if err != nil {
+		return MapResult{}, err
+	}
+	var sources []string
+	for _, s := range f.Sources {
+		if s.Namespace == m.Namespace && sel.Matches(labels.Set(s.Labels)) {
+			sources = append(sources, s.Namespace+"/"+s.Name)
+		}
+	}
+	users, err := eng.EvaluateStore(ctx, st, sources)
+	if err != nil {
+		return MapResult{}, err
+	}
+	snap := eng.Replay(m.Namespace, m.Name, users, asOf)
+	res := MapResult{Name: m.Name, Namespace: m.Namespace, Users: snap.Users, Snapshot: &snap,
+		Stages: []StageResult{}, Conversions: []ConversionRate{}, Alerts: []AlertResult{}}
+	for _, s := range snap.Stages {
+		res.Stages = append(res.Stages, StageResult{s.Name, s.Users})
+	}
+	for _, c := range snap.Funnel {
+		res.Conversions = append(res.Conversions, ConversionRate{c.From, c.To, c.Rate})
+	}
+	for _, a := range snap.Alerts {
+		res.Alerts = append(res.Alerts, AlertResult{a.Name, a.Firing, a.Pending})
+	}
+	return res, nil
 }
 
 func printText(w io.Writer, out Output) {
@@ -142,6 +224,34 @@ func printText(w io.Writer, out Output) {
 		}
 		for _, c := range ingest.SortedChecks(s.Checks) {
 			fmt.Fprintf(w, "  %s: check %s failed %d times\n", s.Name, c, s.Checks[c].Failed)
+		}
+	}
+	for _, m := range out.Maps {
+		fmt.Fprintf(w, "\nJourneyMap %s/%s: %d users\n", m.Namespace, m.Name, m.Users)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  STAGE\tUSERS\tCONVERTED TO NEXT\tENTERED\tCONVERTED\tDROP-OFF\tMEDIAN TIME\t")
+		for i, st := range m.Snapshot.Stages {
+			if i < len(m.Snapshot.Funnel) {
+				f := m.Snapshot.Funnel[i]
+				fmt.Fprintf(tw, "  %s\t%d\t%.0f%% to %s\t%d\t%d\t%d\t%s\t\n", st.Name, st.Users, 100*f.Rate, f.To, f.Entered, f.Converted, f.DropOff, f.MedianTimeToConvert.Round(time.Hour))
+			} else {
+				fmt.Fprintf(tw, "  %s\t%d\t\t\t\t\t\t\n", st.Name, st.Users)
+			}
+		}
+		tw.Flush()
+		for _, a := range m.Snapshot.Alerts {
+			state := "ok"
+			switch {
+			case a.Firing > 0:
+				state = fmt.Sprintf("FIRING for %d", a.Firing)
+			case a.Pending > 0:
+				state = fmt.Sprintf("pending for %d", a.Pending)
+			}
+			what := ""
+			if a.Scope == string(v1alpha1.AlertScopeUser) && a.Firing > 0 {
+				what = " users"
+			}
+			fmt.Fprintf(w, "  alert %s (%s, %s): %s%s\n", a.Name, a.Scope, a.Severity, state, what)
 		}
 	}
 }

@@ -18,8 +18,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -149,8 +149,31 @@ func ingest(binary, dir, name, file, dsn string) (time.Duration, float64, error)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	// The child's own high-water mark (VmHWM), polled while it runs: the
+	// rusage maxrss of a child keeps the parent's across exec on Linux.
+	peak := make(chan int)
+	stop := make(chan struct{})
+	go func() {
+		max := 0
+		for {
+			if kb := vmHWM(cmd.Process.Pid); kb > max {
+				max = kb
+			}
+			select {
+			case <-stop:
+				peak <- max
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	err = cmd.Wait()
 	took := time.Since(start)
+	close(stop)
+	hwm := <-peak
 	if err != nil {
 		return 0, 0, fmt.Errorf("journey ingest %s: %v\n%s", name, err, out.String())
 	}
@@ -161,8 +184,22 @@ func ingest(binary, dir, name, file, dsn string) (time.Duration, float64, error)
 	_ = json.Unmarshal([]byte(out.String()), &sum)
 	fmt.Fprintf(os.Stderr, "  (%s into %s: read %d, accepted %d, quarantined %d, rejected %d, %s)\n",
 		name, strings.SplitN(dsn, ":", 2)[0], sum.Read, sum.Accepted, sum.Quarantined, sum.Rejected, sum.Outcome)
-	rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
-	return took, rss, nil
+	return took, float64(hwm) / 1024, nil
+}
+
+// vmHWM reads a live process's peak resident set in KiB (0 once it is gone).
+func vmHWM(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.Atoi(f[1])
+			return kb
+		}
+	}
+	return 0
 }
 
 func config(name, file string) runconfig.Source {

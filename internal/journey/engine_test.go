@@ -1,0 +1,179 @@
+package journey_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/cjm-dev/journey-operator/internal/cmd/run"
+	"github.com/cjm-dev/journey-operator/internal/expr"
+	"github.com/cjm-dev/journey-operator/internal/journey"
+	"github.com/cjm-dev/journey-operator/internal/local"
+	"github.com/cjm-dev/journey-operator/internal/sampledata"
+	"github.com/cjm-dev/journey-operator/internal/store"
+	"github.com/cjm-dev/journey-operator/internal/validate"
+)
+
+// evaluate ingests the default sample data and evaluates its JourneyMap as
+// of the data's last day.
+func evaluate(t *testing.T) (*journey.Engine, []*journey.UserState, *sampledata.Manifest, time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	m, err := sampledata.Generate(ctx, dir, sampledata.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	asOf, err := time.Parse(time.RFC3339, m.Config.AsOf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := "sqlite://" + filepath.Join(t.TempDir(), "journey.db")
+	var out bytes.Buffer
+	if err := run.Run(ctx, []string{"-f", dir, "--store", dsn, "--as-of", m.Config.AsOf, "--output", "json"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	// `journey run --output json` reports the map beside the sources.
+	var res run.Output
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Maps) != 1 || len(res.Maps[0].Stages) != 6 || len(res.Maps[0].Conversions) != 5 || res.Maps[0].Users == 0 {
+		t.Fatalf("maps in --output json: %+v", res.Maps)
+	}
+	for _, a := range res.Maps[0].Alerts {
+		if a.Name == "StreamingDropAfterBillingFailure" && a.Firing != m.Journey.AlertsAtAsOf[a.Name] {
+			t.Errorf("journey run reports %s firing for %d users, want %d", a.Name, a.Firing, m.Journey.AlertsAtAsOf[a.Name])
+		}
+	}
+	folder, err := local.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(folder.Maps) != 1 {
+		t.Fatalf("%d journey maps in the sample data", len(folder.Maps))
+	}
+	jm := folder.Maps[0]
+	sel, err := validate.Selector(&jm.Spec.SourceSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sources []string
+	for _, s := range folder.Sources {
+		if sel.Matches(labelSet(s.Labels)) {
+			sources = append(sources, s.Namespace+"/"+s.Name)
+		}
+	}
+	env, err := expr.NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := journey.NewEngine(env, jm.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	users, err := eng.EvaluateStore(ctx, st, sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, users, m, asOf
+}
+
+func TestJourneyOnTheSampleData(t *testing.T) {
+	eng, users, m, asOf := evaluate(t)
+	snap, mem := eng.Snapshot("default", "streaming-journey", users, asOf, nil)
+
+	stage := map[string]int64{}
+	var inStages int64
+	for _, s := range snap.Stages {
+		stage[s.Name] = s.Users
+		inStages += s.Users
+	}
+	if inStages > snap.Users || snap.Users == 0 {
+		t.Errorf("%d users in stages of %d users", inStages, snap.Users)
+	}
+	// Churned is the last stage: every user who ever churned is in it.
+	if got, want := stage["Churned"], m.Journey.Churned; got != want {
+		t.Errorf("Churned: %d users, the generator churned %d", got, want)
+	}
+	funnel := map[string]journey.FunnelStep{}
+	for _, f := range snap.Funnel {
+		funnel[f.From+">"+f.To] = f
+	}
+	if got, want := funnel["Trial>Subscribed"].Entered, m.Journey.Trials; got != want {
+		t.Errorf("users who entered Trial: %d, the generator started %d trials", got, want)
+	}
+	// Converted: paid within the conversion window of starting a trial,
+	// even when already Engaged by streaming during the trial.
+	if f := funnel["Trial>Subscribed"]; f.Converted != m.Journey.TrialConversions || f.DropOff != f.Entered-f.Converted {
+		t.Errorf("Trial>Subscribed: %+v; the generator converted %d trials", f, m.Journey.TrialConversions)
+	}
+
+	// The alert has `for: 1h`: at the first evaluation it is pending for
+	// exactly the users the generator measured, and fires for none.
+	alert := func(s journey.Snapshot, name string) journey.AlertState {
+		for _, a := range s.Alerts {
+			if a.Name == name {
+				return a
+			}
+		}
+		t.Fatalf("no alert %s", name)
+		return journey.AlertState{}
+	}
+	want := m.Journey.AlertsAtAsOf["StreamingDropAfterBillingFailure"]
+	if want == 0 {
+		t.Fatal("the sample data plants no streaming drop")
+	}
+	drop := alert(snap, "StreamingDropAfterBillingFailure")
+	if drop.Pending != want || drop.Firing != 0 {
+		t.Errorf("first evaluation: pending %d, firing %d; want %d pending", drop.Pending, drop.Firing, want)
+	}
+	// Held for an hour (as the memory says), they fire, one per user.
+	for k := range mem {
+		mem[k] = asOf.Add(-time.Hour)
+	}
+	snap2, _ := eng.Snapshot("default", "streaming-journey", users, asOf, mem)
+	drop = alert(snap2, "StreamingDropAfterBillingFailure")
+	if drop.Firing != want || len(drop.Instances) != int(want) || drop.Instances[0].User == "" {
+		t.Errorf("after `for`: firing %d (%d instances), want %d", drop.Firing, len(drop.Instances), want)
+	}
+	// A one-shot run replays the last hour at the evaluation interval.
+	if r := alert(eng.Replay("default", "streaming-journey", users, asOf), "StreamingDropAfterBillingFailure"); r.Firing != want {
+		t.Errorf("replayed: firing %d, want %d", r.Firing, want)
+	}
+	low := alert(snap2, "TrialConversionLow")
+	if rate := funnel["Trial>Subscribed"].Rate; (rate < 0.15) != (low.Firing+low.Pending == 1) {
+		t.Errorf("TrialConversionLow firing %d pending %d with a Trial>Subscribed rate of %.2f", low.Firing, low.Pending, rate)
+	}
+}
+
+// Stages only move forward, and the helpers answer as of each event.
+func TestStagesMoveForwardAsOfEachEvent(t *testing.T) {
+	eng, users, _, _ := evaluate(t)
+	_ = eng
+	order := map[string]int{"Discovery": 0, "Trial": 1, "Subscribed": 2, "Engaged": 3, "AtRisk": 4, "Churned": 5}
+	for _, u := range users {
+		prev := -1
+		for _, mv := range u.Moves {
+			if order[mv.To] <= prev {
+				t.Fatalf("user %s moved back or stayed: %+v", u.User, u.Moves)
+			}
+			prev = order[mv.To]
+		}
+		if len(u.Moves) > 0 && u.Moves[len(u.Moves)-1].To != u.Stage {
+			t.Fatalf("user %s: stage %s, last move %+v", u.User, u.Stage, u.Moves[len(u.Moves)-1])
+		}
+	}
+}
+
+func labelSet(m map[string]string) labels.Set { return labels.Set(m) }
