@@ -25,15 +25,16 @@ help: ## Show this help.
 DEMO_DIR ?= demo
 
 .PHONY: demo
-demo: ## A streaming service's journey on your laptop: sample data, lint, ingest on SQLite. No cluster.
+demo: ## A streaming service's journey on your laptop: sample data, lint, ingest, funnel, alerts, the journey map page. No cluster.
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/journey .
 	rm -rf $(DEMO_DIR)
 	bin/journey sample-data --out $(DEMO_DIR) --quiet
 	bin/journey lint -f $(DEMO_DIR)
 	@asof=$$(sed -n 's/.*"asOf": *"\([^"]*\)".*/\1/p' $(DEMO_DIR)/expected.json | head -1); \
 	echo "journey run -f $(DEMO_DIR) --as-of $$asof   (the dataset judged as of its last day)"; \
-	bin/journey run -f $(DEMO_DIR) --store sqlite://$(CURDIR)/$(DEMO_DIR)/journey.db --as-of $$asof
-	@echo; echo "Quarantined records, with the check and the reason, are in $(DEMO_DIR)/journey.db (table quarantine)."
+	bin/journey run -f $(DEMO_DIR) --store sqlite://$(CURDIR)/$(DEMO_DIR)/journey.db --as-of $$asof --html $(DEMO_DIR)
+	@echo; echo "Open $(DEMO_DIR)/default-streaming-journey.html for the journey map. Quarantined records, with the check"
+	@echo "and the reason, are in $(DEMO_DIR)/journey.db (table quarantine)."
 
 ##@ Development
 

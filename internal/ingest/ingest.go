@@ -238,7 +238,11 @@ func (r *runner) finish(ctx context.Context, cursor string, runErr error) (Summa
 	case len(r.runLevel) > 0:
 		outcome, msg = v1alpha1.RunQuarantined, "run-level check failed: "+strings.Join(r.runLevel, "; ")
 	case t.quarantined > 0:
-		outcome, msg = v1alpha1.RunQuarantined, fmt.Sprintf("%d records quarantined for review", t.quarantined)
+		noun := "records"
+		if t.quarantined == 1 {
+			noun = "record"
+		}
+		outcome, msg = v1alpha1.RunQuarantined, fmt.Sprintf("%d %s quarantined for review", t.quarantined, noun)
 	}
 	currency := ""
 	if len(t.currencies) == 1 {

@@ -7,6 +7,7 @@
 package run
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -23,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
+	"github.com/cjm-dev/journey-operator/internal/dashboard"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/ingest"
 	"github.com/cjm-dev/journey-operator/internal/journey"
@@ -46,6 +48,7 @@ type SourceResult struct {
 	Rejected    int64                        `json:"rejected"`
 	Warnings    int64                        `json:"warnings"`
 	Checks      map[string]ingest.CheckCount `json:"checks"`
+	finished    time.Time
 }
 
 // Output is the whole of `--output json`.
@@ -56,13 +59,15 @@ type Output struct {
 
 // MapResult is one JourneyMap's line of `--output json`.
 type MapResult struct {
-	Name        string            `json:"name"`
-	Namespace   string            `json:"namespace"`
-	Users       int64             `json:"users"`
-	Stages      []StageResult     `json:"stages"`
-	Conversions []ConversionRate  `json:"conversions"`
-	Alerts      []AlertResult     `json:"alerts"`
-	Snapshot    *journey.Snapshot `json:"-"`
+	Name        string           `json:"name"`
+	Namespace   string           `json:"namespace"`
+	Users       int64            `json:"users"`
+	Stages      []StageResult    `json:"stages"`
+	Conversions []ConversionRate `json:"conversions"`
+	Alerts      []AlertResult    `json:"alerts"`
+	// Page is the journey map page written, if any.
+	Page     string            `json:"page,omitempty"`
+	Snapshot *journey.Snapshot `json:"-"`
 }
 
 // StageResult counts the users in a stage.
@@ -93,6 +98,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	dsn := fs.String("store", "", "store DSN; default: sqlite:///<working folder>/journey.db")
 	output := fs.String("output", "text", "text or json")
 	asOf := fs.String("as-of", "", "judge freshness as of this RFC 3339 time instead of now (to replay a dataset)")
+	htmlDir := fs.String("html", ".", "folder to write each JourneyMap's page to (<namespace>-<name>.html); empty: none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -151,6 +157,9 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		res := SourceResult{Name: src.Name, Namespace: src.Namespace, Outcome: string(sum.Outcome), Message: sum.Message,
 			Read: sum.Read, Accepted: sum.Accepted, Duplicates: sum.Duplicates, Quarantined: sum.Quarantined,
 			Rejected: sum.Rejected, Warnings: sum.Warnings, Checks: sum.Checks}
+		if sum.CompletionTime != nil {
+			res.finished = sum.CompletionTime.Time
+		}
 		if res.Checks == nil {
 			res.Checks = map[string]ingest.CheckCount{}
 		}
@@ -163,6 +172,12 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		res, err := evaluateMap(ctx, st, env, folder, m, judgeAt())
 		if err != nil {
 			return fmt.Errorf("JourneyMap %s/%s: %w", m.Namespace, m.Name, err)
+		}
+		res.Snapshot.Sources = sourceStates(folder, m, out.Sources)
+		if *htmlDir != "" {
+			if res.Page, err = writePage(*htmlDir, *res.Snapshot); err != nil {
+				return err
+			}
 		}
 		out.Maps = append(out.Maps, res)
 	}
@@ -211,6 +226,51 @@ func evaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Fo
 	return res, nil
 }
 
+// sourceStates describes the map's sources with the runs just made.
+func sourceStates(f *local.Folder, m v1alpha1.JourneyMap, results []SourceResult) []journey.SourceState {
+	sel, err := validate.Selector(&m.Spec.SourceSelector)
+	if err != nil {
+		return nil
+	}
+	byName := map[string]SourceResult{}
+	for _, r := range results {
+		byName[r.Namespace+"/"+r.Name] = r
+	}
+	var out []journey.SourceState
+	for _, s := range f.Sources {
+		if s.Namespace != m.Namespace || !sel.Matches(labels.Set(s.Labels)) {
+			continue
+		}
+		st := journey.SourceState{Name: s.Name, Touchpoint: s.Spec.Touchpoint, System: s.Spec.System, Financial: s.Spec.Financial}
+		if r, ok := byName[s.Namespace+"/"+s.Name]; ok {
+			ex := map[string]int64{}
+			for c, n := range r.Checks {
+				ex[c] = n.Failed
+			}
+			st.LastRun = &journey.RunState{Outcome: r.Outcome, Message: r.Message, FinishedAt: r.finished,
+				Read: r.Read, Accepted: r.Accepted, Duplicates: r.Duplicates, Quarantined: r.Quarantined, Rejected: r.Rejected, Exceptions: ex}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// writePage writes a map's page as one self-contained HTML file.
+func writePage(dir string, s journey.Snapshot) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, s.Namespace+"-"+s.Name+".html")
+	var buf bytes.Buffer
+	if err := dashboard.Render(&buf, s); err != nil {
+		return "", fmt.Errorf("rendering the journey map page: %w", err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
 func printText(w io.Writer, out Output) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "SOURCE\tREAD\tACCEPTED\tDUPLICATES\tQUARANTINED\tREJECTED\tWARNINGS\tOUTCOME\t")
@@ -252,6 +312,9 @@ func printText(w io.Writer, out Output) {
 				what = " users"
 			}
 			fmt.Fprintf(w, "  alert %s (%s, %s): %s%s\n", a.Name, a.Scope, a.Severity, state, what)
+		}
+		if m.Page != "" {
+			fmt.Fprintf(w, "  journey map page: %s\n", m.Page)
 		}
 	}
 }
