@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func evaluate(t *testing.T) (*journey.Engine, []*journey.UserState, *sampledata.
 	}
 	dsn := "sqlite://" + filepath.Join(t.TempDir(), "journey.db")
 	var out bytes.Buffer
-	if err := run.Run(ctx, []string{"-f", dir, "--store", dsn, "--as-of", m.Config.AsOf, "--output", "json"}, &out); err != nil {
+	if err := run.Run(ctx, []string{"-f", dir, "--store", dsn, "--as-of", m.Config.AsOf, "--output", "json", "--html", t.TempDir()}, &out); err != nil {
 		t.Fatal(err)
 	}
 	// `journey run --output json` reports the map beside the sources.
@@ -45,6 +46,9 @@ func evaluate(t *testing.T) (*journey.Engine, []*journey.UserState, *sampledata.
 	}
 	if len(res.Maps) != 1 || len(res.Maps[0].Stages) != 6 || len(res.Maps[0].Conversions) != 5 || res.Maps[0].Users == 0 {
 		t.Fatalf("maps in --output json: %+v", res.Maps)
+	}
+	if page, err := os.ReadFile(res.Maps[0].Page); err != nil || !bytes.Contains(page, []byte("StreamingDropAfterBillingFailure")) {
+		t.Errorf("the journey map page %q was not written with the alerts: %v", res.Maps[0].Page, err)
 	}
 	for _, a := range res.Maps[0].Alerts {
 		if a.Name == "StreamingDropAfterBillingFailure" && a.Firing != m.Journey.AlertsAtAsOf[a.Name] {

@@ -23,7 +23,7 @@ func TestEndToEnd(t *testing.T) {
 	store := "sqlite://" + filepath.Join(t.TempDir(), "journey.db")
 
 	var out bytes.Buffer
-	if err := run.Run(context.Background(), []string{"-f", dir, "--store", store, "--output", "json", "--as-of", m.Config.AsOf}, &out); err != nil {
+	if err := run.Run(context.Background(), []string{"-f", dir, "--store", store, "--output", "json", "--as-of", m.Config.AsOf, "--html", t.TempDir()}, &out); err != nil {
 		t.Fatalf("journey run: %v", err)
 	}
 	var res run.Output
