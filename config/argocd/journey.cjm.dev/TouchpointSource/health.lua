@@ -50,16 +50,17 @@ if generation ~= nil and status.observedGeneration ~= generation then
   return health("Progressing", message)
 end
 
--- BEGIN suspend: TouchpointSource and JourneyMap only.
+local stalled = findCondition("Stalled")
+if stalled ~= nil and stalled.status == "True" then
+  return health("Degraded", describe(stalled))
+end
+-- BEGIN suspend: TouchpointSource and JourneyMap only. A broken spec
+-- (Stalled) reads Degraded even when suspended: it fails on resume.
 if obj.spec ~= nil and obj.spec.suspend == true then
   return health("Suspended", obj.kind .. " is suspended: set spec.suspend to false to resume")
 end
 -- END suspend
 
-local stalled = findCondition("Stalled")
-if stalled ~= nil and stalled.status == "True" then
-  return health("Degraded", describe(stalled))
-end
 if reconciling ~= nil then
   return health("Progressing", describe(reconciling))
 end
