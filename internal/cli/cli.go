@@ -14,6 +14,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	evaluatecmd "github.com/cjm-dev/journey-operator/internal/cmd/evaluate"
 	ingestcmd "github.com/cjm-dev/journey-operator/internal/cmd/ingest"
 	lintcmd "github.com/cjm-dev/journey-operator/internal/cmd/lint"
 	"github.com/cjm-dev/journey-operator/internal/cmd/manager"
@@ -29,6 +30,9 @@ var commands = []struct {
 }{
 	{"manager", "run the operator: reconcile TouchpointSources, ValidationRules and JourneyMaps", func(args []string) error {
 		return manager.Run(ctrl.SetupSignalHandler(), args)
+	}},
+	{"evaluate", "evaluate one JourneyMap on an interval: status, /metrics, the journey map page", func(args []string) error {
+		return evaluatecmd.Run(ctrl.SetupSignalHandler(), args)
 	}},
 	{"ingest", "one batch run of one source, from the configuration the controller renders", func(args []string) error {
 		return ingestcmd.Run(ctrl.SetupSignalHandler(), args, os.Stdout)

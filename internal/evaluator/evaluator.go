@@ -1,0 +1,148 @@
+// Package evaluator is what a JourneyMap's Deployment runs: it evaluates the
+// map over its sources' events on an interval, keeps the last snapshot for
+// the journey map page and /metrics, and writes the counts into the map's
+// status with server-side apply under its own field manager, so they sit
+// beside the controller's conditions without either overwriting the other.
+package evaluator
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cjm-dev/journey-operator/api/v1alpha1"
+	"github.com/cjm-dev/journey-operator/internal/expr"
+	"github.com/cjm-dev/journey-operator/internal/journey"
+	"github.com/cjm-dev/journey-operator/internal/runconfig"
+	"github.com/cjm-dev/journey-operator/internal/store"
+)
+
+// FieldManager is the evaluator's server-side apply field manager.
+const FieldManager = "journey-evaluator"
+
+// StatusWriter writes a snapshot's counts into the map's status.
+type StatusWriter interface {
+	Apply(ctx context.Context, s journey.Snapshot) error
+}
+
+// Evaluator evaluates one journey map.
+type Evaluator struct {
+	cfg     runconfig.Journey
+	store   store.Store
+	engine  *journey.Engine
+	status  StatusWriter
+	metrics *Metrics
+	now     func() time.Time
+	log     logr.Logger
+
+	mu   sync.Mutex
+	mem  journey.AlertMemory
+	last journey.Snapshot
+}
+
+// New compiles the map. status may be nil (no cluster).
+func New(env *expr.Env, cfg runconfig.Journey, st store.Store, status StatusWriter, reg prometheus.Registerer, now func() time.Time, log logr.Logger) (*Evaluator, error) {
+	eng, err := journey.NewEngine(env, cfg.Spec)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(reg, cfg.Namespace, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &Evaluator{cfg: cfg, store: st, engine: eng, status: status, metrics: m, now: now, log: log,
+		last: journey.Snapshot{Namespace: cfg.Namespace, Name: cfg.Name}}, nil
+}
+
+// Last is the newest snapshot (empty before the first evaluation).
+func (e *Evaluator) Last() journey.Snapshot {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.last
+}
+
+// Once evaluates the map over every event of its sources now.
+func (e *Evaluator) Once(ctx context.Context) (journey.Snapshot, error) {
+	start := time.Now()
+	sources := make([]string, len(e.cfg.Sources))
+	for i, s := range e.cfg.Sources {
+		sources[i] = e.cfg.Namespace + "/" + s.Name
+	}
+	users, err := e.engine.EvaluateStore(ctx, e.store, sources)
+	if err != nil {
+		return journey.Snapshot{}, fmt.Errorf("reading events: %w", err)
+	}
+	e.mu.Lock()
+	snap, mem := e.engine.Snapshot(e.cfg.Namespace, e.cfg.Name, users, e.now(), e.mem)
+	e.mem = mem
+	e.mu.Unlock()
+	snap.Sources = e.sourceStates(ctx)
+	e.mu.Lock()
+	e.last = snap
+	e.mu.Unlock()
+	e.metrics.observe(snap, time.Since(start))
+	if e.status != nil {
+		if err := e.status.Apply(ctx, snap); err != nil {
+			return snap, fmt.Errorf("writing status: %w", err)
+		}
+	}
+	return snap, nil
+}
+
+// Run evaluates at every interval until ctx is done; a failed evaluation is
+// logged and retried at the next tick.
+func (e *Evaluator) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := e.Once(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error(err, "evaluation failed; retrying at the next interval")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (e *Evaluator) sourceStates(ctx context.Context) []journey.SourceState {
+	out := make([]journey.SourceState, 0, len(e.cfg.Sources))
+	for _, s := range e.cfg.Sources {
+		st := journey.SourceState{Name: s.Name, Touchpoint: s.Touchpoint, System: s.System, Financial: s.Financial}
+		if runs, err := e.store.Runs(ctx, e.cfg.Namespace+"/"+s.Name, 1); err == nil && len(runs) == 1 {
+			r := runs[0]
+			st.LastRun = &journey.RunState{ID: r.ID, Outcome: r.Outcome, Message: r.Message, FinishedAt: r.FinishedAt,
+				Read: r.Read, Accepted: r.Accepted, Duplicates: r.Duplicates, Quarantined: r.Quarantined, Rejected: r.Rejected}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// Status is the part of a JourneyMap's status the evaluator owns.
+func Status(s journey.Snapshot) v1alpha1.JourneyMapStatus {
+	st := v1alpha1.JourneyMapStatus{Users: s.Users, FiringAlerts: 0}
+	t := metaTime(s.EvaluatedAt)
+	st.LastEvaluationTime = &t
+	for _, g := range s.Stages {
+		st.Stages = append(st.Stages, v1alpha1.StageStatus{Name: g.Name, Users: g.Users})
+	}
+	for _, f := range s.Funnel {
+		st.Conversions = append(st.Conversions, v1alpha1.ConversionStatus{From: f.From, To: f.To, Rate: strconv.FormatFloat(f.Rate, 'f', 2, 64)})
+	}
+	for _, a := range s.Alerts {
+		st.FiringAlerts += a.Firing
+		st.Alerts = append(st.Alerts, v1alpha1.AlertStatus{Name: a.Name, Firing: a.Firing})
+	}
+	for _, f := range s.Feedback {
+		st.Feedback = append(st.Feedback, v1alpha1.FeedbackStatus{Name: f.Name, Sent: f.Sent, Responses: f.Responses,
+			ResponseRate: strconv.FormatFloat(f.ResponseRate, 'f', 2, 64)})
+	}
+	return st
+}

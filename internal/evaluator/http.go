@@ -1,0 +1,30 @@
+package evaluator
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cjm-dev/journey-operator/internal/dashboard"
+)
+
+// Handler serves /metrics, the probes (/readyz once an evaluation has
+// finished) and, when the map's dashboard is enabled, the journey map page
+// at /.
+func (e *Evaluator) Handler(g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if e.Last().EvaluatedAt.IsZero() {
+			http.Error(w, "no evaluation has finished yet", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	if d := e.cfg.Spec.Dashboard; d == nil || d.Enabled {
+		mux.Handle("/", dashboard.Handler(e.Last))
+	}
+	return mux
+}
