@@ -7,7 +7,9 @@ package evaluator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -40,10 +42,14 @@ type Evaluator struct {
 	now     func() time.Time
 	log     logr.Logger
 
-	mu   sync.Mutex
-	mem  journey.AlertMemory
-	last journey.Snapshot
+	mu       sync.Mutex
+	mem      journey.AlertMemory
+	restored bool
+	last     journey.Snapshot
 }
+
+// alertStateKey is where the alert for-state lives in the store.
+const alertStateKey = "alerts"
 
 // New compiles the map. status may be nil (no cluster).
 func New(env *expr.Env, cfg runconfig.Journey, st store.Store, status StatusWriter, reg prometheus.Registerer, now func() time.Time, log logr.Logger) (*Evaluator, error) {
@@ -73,14 +79,29 @@ func (e *Evaluator) Once(ctx context.Context) (journey.Snapshot, error) {
 	for i, s := range e.cfg.Sources {
 		sources[i] = e.cfg.Namespace + "/" + s.Name
 	}
+	if err := e.restore(ctx); err != nil {
+		return journey.Snapshot{}, err
+	}
 	users, err := e.engine.EvaluateStore(ctx, e.store, sources)
 	if err != nil {
 		return journey.Snapshot{}, fmt.Errorf("reading events: %w", err)
 	}
 	e.mu.Lock()
 	snap, mem := e.engine.Snapshot(e.cfg.Namespace, e.cfg.Name, users, e.now(), e.mem)
+	changed := !maps.EqualFunc(mem, e.mem, time.Time.Equal)
 	e.mem = mem
 	e.mu.Unlock()
+	if changed {
+		// Pending alerts keep waiting out `for`, and firing ones stay firing,
+		// across a restart.
+		doc, err := json.Marshal(mem)
+		if err != nil {
+			return journey.Snapshot{}, err
+		}
+		if err := e.store.SaveState(ctx, e.id(), alertStateKey, doc); err != nil {
+			return journey.Snapshot{}, err
+		}
+	}
 	snap.Sources = e.sourceStates(ctx)
 	e.mu.Lock()
 	e.last = snap
@@ -92,6 +113,28 @@ func (e *Evaluator) Once(ctx context.Context) (journey.Snapshot, error) {
 		}
 	}
 	return snap, nil
+}
+
+func (e *Evaluator) id() string { return e.cfg.Namespace + "/" + e.cfg.Name }
+
+// restore loads the alert state saved by a previous process, once.
+func (e *Evaluator) restore(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.restored {
+		return nil
+	}
+	doc, err := e.store.LoadState(ctx, e.id(), alertStateKey)
+	if err != nil {
+		return err
+	}
+	if doc != nil {
+		if err := json.Unmarshal(doc, &e.mem); err != nil {
+			return fmt.Errorf("alert state of %s: %w", e.id(), err)
+		}
+	}
+	e.restored = true
+	return nil
 }
 
 // Run evaluates at every interval until ctx is done; a failed evaluation is

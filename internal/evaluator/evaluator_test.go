@@ -2,6 +2,7 @@ package evaluator_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -89,6 +90,36 @@ func TestEvaluatorOnTheSampleData(t *testing.T) {
 	}
 	if pending != want {
 		t.Errorf("first evaluation: %d pending, want %d", pending, want)
+	}
+	// A restart keeps the alert state: had the users been pending for an
+	// hour before it, the new process fires them at its first evaluation.
+	doc, err := st.LoadState(ctx, "default/streaming-journey", "alerts")
+	if err != nil || doc == nil {
+		t.Fatalf("alert state was not saved: %v", err)
+	}
+	var mem map[string]time.Time
+	if err := json.Unmarshal(doc, &mem); err != nil || len(mem) != int(want) {
+		t.Fatalf("saved alert state: %s (%v)", doc, err)
+	}
+	for k := range mem {
+		mem[k] = asOf.Add(-time.Hour)
+	}
+	doc, _ = json.Marshal(mem)
+	if err := st.SaveState(ctx, "default/streaming-journey", "alerts", doc); err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := evaluator.New(env, cfg, st, nil, prometheus.NewRegistry(), func() time.Time { return asOf }, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := restarted.Once(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range again.Alerts {
+		if a.Name == "StreamingDropAfterBillingFailure" && a.Firing != want {
+			t.Errorf("after a restart: firing %d, want %d", a.Firing, want)
+		}
 	}
 	if len(snap.Sources) != len(sources) || snap.Sources[0].LastRun == nil {
 		t.Errorf("sources with their last run: %+v", snap.Sources)

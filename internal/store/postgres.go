@@ -234,6 +234,35 @@ func (s *pgStore) Events(ctx context.Context, sources []string, fn func(Event) e
 	})
 }
 
+func (s *pgStore) LoadState(ctx context.Context, journey, key string) ([]byte, error) {
+	var v []byte
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT value::text FROM journey_state WHERE journey = $1 AND key = $2`, journey, key).Scan(&v)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state %s of %s: %w", key, journey, err)
+	}
+	return v, nil
+}
+
+func (s *pgStore) SaveState(ctx context.Context, journey, key string, value []byte) error {
+	if !json.Valid(value) {
+		return fmt.Errorf("state %s of %s is not JSON", key, journey)
+	}
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `INSERT INTO journey_state (journey, key, value, updated_at) VALUES ($1, $2, $3::jsonb, now())
+			ON CONFLICT (journey, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`, journey, key, string(value))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save state %s of %s: %w", key, journey, err)
+	}
+	return nil
+}
+
 func (s *pgStore) Runs(ctx context.Context, source string, limit int) ([]Run, error) {
 	var out []Run
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {

@@ -258,6 +258,31 @@ func (s *sqliteStore) Events(ctx context.Context, sources []string, fn func(Even
 	return rows.Err()
 }
 
+func (s *sqliteStore) LoadState(ctx context.Context, journey, key string) ([]byte, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM journey_state WHERE journey = ? AND key = ?`, journey, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state %s of %s: %w", key, journey, err)
+	}
+	return []byte(v), nil
+}
+
+func (s *sqliteStore) SaveState(ctx context.Context, journey, key string, value []byte) error {
+	if !json.Valid(value) {
+		return fmt.Errorf("state %s of %s is not JSON", key, journey)
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO journey_state (journey, key, value, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (journey, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+		journey, key, string(value), fmtTime(time.Now()))
+	if err != nil {
+		return fmt.Errorf("save state %s of %s: %w", key, journey, err)
+	}
+	return nil
+}
+
 func (s *sqliteStore) Runs(ctx context.Context, source string, limit int) ([]Run, error) {
 	if limit <= 0 {
 		limit = -1 // no limit

@@ -178,6 +178,11 @@ type Store interface {
 	// occurredAt, then event ID: one user's events arrive together and in
 	// time order. An error from fn stops the stream and is returned.
 	Events(ctx context.Context, sources []string, fn func(Event) error) error
+	// LoadState returns the JSON document an evaluator saved for a journey
+	// ("namespace/name") under key, or nil if none.
+	LoadState(ctx context.Context, journey, key string) ([]byte, error)
+	// SaveState replaces that document.
+	SaveState(ctx context.Context, journey, key string, value []byte) error
 	// Cursor returns the source's stored cursor ("" if none).
 	Cursor(ctx context.Context, source string) (string, error)
 	// Runs returns the source's newest runs (by StartedAt), newest first;

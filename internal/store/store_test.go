@@ -108,6 +108,7 @@ func TestStore(t *testing.T) {
 		{"UniqueKeys", testUniqueKeys},
 		{"KnownUsers", testKnownUsers},
 		{"EventsStream", testEventsStream},
+		{"JourneyState", testJourneyState},
 		{"Cursor", testCursor},
 		{"Runs", testRuns},
 		{"Ledger", testLedger},
@@ -452,6 +453,30 @@ func testEventsStream(t *testing.T, b backend) {
 	want := []string{"u1 e2 1h0m0s -1.5 gold 12.5", "u1 e1 2h0m0s 9.99 gold 12.5", "u2 e3 1h0m0s null gold 12.5"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func testJourneyState(t *testing.T, b backend) {
+	s := b.new(t)
+	ctx := context.Background()
+	if v, err := s.LoadState(ctx, "shop/j", "alerts"); err != nil || v != nil {
+		t.Fatalf("no state yet: %q, %v", v, err)
+	}
+	for _, doc := range []string{`{"a/u1":"2026-11-01T00:00:00Z"}`, `{"a/u2":"2026-11-02T00:00:00Z"}`} {
+		if err := s.SaveState(ctx, "shop/j", "alerts", []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SaveState(ctx, "shop/other", "alerts", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.LoadState(ctx, "shop/j", "alerts")
+	var got map[string]string
+	if err != nil || json.Unmarshal(v, &got) != nil || got["a/u2"] != "2026-11-02T00:00:00Z" || len(got) != 1 {
+		t.Errorf("state: %s, %v", v, err)
+	}
+	if err := s.SaveState(ctx, "shop/j", "alerts", []byte("not json")); err == nil {
+		t.Error("saved a document that is not JSON")
 	}
 }
 
