@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -18,8 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
+	"github.com/cjm-dev/journey-operator/internal/connector"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/journey"
+	"github.com/cjm-dev/journey-operator/internal/notify"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
 )
@@ -42,6 +45,8 @@ type Evaluator struct {
 	now     func() time.Time
 	log     logr.Logger
 
+	delivery *delivery
+
 	mu       sync.Mutex
 	mem      journey.AlertMemory
 	restored bool
@@ -51,8 +56,18 @@ type Evaluator struct {
 // alertStateKey is where the alert for-state lives in the store.
 const alertStateKey = "alerts"
 
+// Options are how the evaluator reaches its receivers.
+type Options struct {
+	// Secrets resolves webhook tokens (mounted files in the pod).
+	Secrets connector.Secrets
+	// HTTPClient for Alertmanager, webhooks and surveys; nil: a default.
+	HTTPClient *http.Client
+	// GeneratorURL links alerts back to the journey map page.
+	GeneratorURL string
+}
+
 // New compiles the map. status may be nil (no cluster).
-func New(env *expr.Env, cfg runconfig.Journey, st store.Store, status StatusWriter, reg prometheus.Registerer, now func() time.Time, log logr.Logger) (*Evaluator, error) {
+func New(env *expr.Env, cfg runconfig.Journey, st store.Store, status StatusWriter, reg prometheus.Registerer, now func() time.Time, log logr.Logger, o Options) (*Evaluator, error) {
 	eng, err := journey.NewEngine(env, cfg.Spec)
 	if err != nil {
 		return nil, err
@@ -61,7 +76,17 @@ func New(env *expr.Env, cfg runconfig.Journey, st store.Store, status StatusWrit
 	if err != nil {
 		return nil, err
 	}
-	return &Evaluator{cfg: cfg, store: st, engine: eng, status: status, metrics: m, now: now, log: log,
+	interval := 5 * time.Minute
+	if cfg.Spec.EvaluationInterval != nil {
+		interval = cfg.Spec.EvaluationInterval.Duration
+	}
+	no := notify.Options{HTTPClient: o.HTTPClient, Secrets: o.Secrets, Now: now}
+	d := &delivery{
+		notifier: notify.New(cfg.Spec.Notify, notify.AlertOptions{ResendInterval: time.Minute, EvaluationInterval: interval, GeneratorURL: o.GeneratorURL}, no),
+		feedback: notify.NewFeedback(no),
+		cooldown: notify.NewCooldown(),
+	}
+	return &Evaluator{cfg: cfg, store: st, engine: eng, status: status, metrics: m, now: now, log: log, delivery: d,
 		last: journey.Snapshot{Namespace: cfg.Namespace, Name: cfg.Name}}, nil
 }
 
@@ -103,6 +128,9 @@ func (e *Evaluator) Once(ctx context.Context) (journey.Snapshot, error) {
 		}
 	}
 	snap.Sources = e.sourceStates(ctx)
+	if err := e.deliver(ctx, &snap, users); err != nil {
+		return snap, err
+	}
 	e.mu.Lock()
 	e.last = snap
 	e.mu.Unlock()
@@ -132,6 +160,9 @@ func (e *Evaluator) restore(ctx context.Context) error {
 		if err := json.Unmarshal(doc, &e.mem); err != nil {
 			return fmt.Errorf("alert state of %s: %w", e.id(), err)
 		}
+	}
+	if err := e.restoreDelivery(ctx); err != nil {
+		return fmt.Errorf("delivery state of %s: %w", e.id(), err)
 	}
 	e.restored = true
 	return nil

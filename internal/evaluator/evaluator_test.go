@@ -67,7 +67,7 @@ func TestEvaluatorOnTheSampleData(t *testing.T) {
 	env, _ := expr.NewEnv()
 	asOf, _ := time.Parse(time.RFC3339, m.Config.AsOf)
 	reg := prometheus.NewRegistry()
-	ev, err := evaluator.New(env, cfg, st, nil, reg, func() time.Time { return asOf }, logr.Discard())
+	ev, err := evaluator.New(env, cfg, st, nil, reg, func() time.Time { return asOf }, logr.Discard(), evaluator.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestEvaluatorOnTheSampleData(t *testing.T) {
 	if err := st.SaveState(ctx, "default/streaming-journey", "alerts", doc); err != nil {
 		t.Fatal(err)
 	}
-	restarted, err := evaluator.New(env, cfg, st, nil, prometheus.NewRegistry(), func() time.Time { return asOf }, logr.Discard())
+	restarted, err := evaluator.New(env, cfg, st, nil, prometheus.NewRegistry(), func() time.Time { return asOf }, logr.Discard(), evaluator.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

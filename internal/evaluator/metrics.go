@@ -18,6 +18,8 @@ type Metrics struct {
 	pending     *prometheus.GaugeVec
 	duration    prometheus.Histogram
 	evaluations prometheus.Counter
+	// deliveryFailures counts alert and survey deliveries that failed.
+	deliveryFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, namespace, name string) (*Metrics, error) {
@@ -37,9 +39,11 @@ func newMetrics(reg prometheus.Registerer, namespace, name string) (*Metrics, er
 			Help: "How long an evaluation took.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
 		evaluations: prometheus.NewCounter(prometheus.CounterOpts{Name: "journey_evaluations_total", ConstLabels: labels,
 			Help: "Evaluations finished."}),
+		deliveryFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "journey_delivery_failures_total", ConstLabels: labels,
+			Help: "Alert and survey deliveries that failed (retried at the next evaluation)."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.users, m.stageUsers, m.conversion, m.firing, m.pending, m.duration, m.evaluations} {
+		for _, c := range []prometheus.Collector{m.users, m.stageUsers, m.conversion, m.firing, m.pending, m.duration, m.evaluations, m.deliveryFailures} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/cmd/manager"
 	"github.com/cjm-dev/journey-operator/internal/evaluator"
 	"github.com/cjm-dev/journey-operator/internal/expr"
+	"github.com/cjm-dev/journey-operator/internal/local"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
 )
@@ -74,7 +75,7 @@ func Run(ctx context.Context, args []string) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ev, err := evaluator.New(env, cfg, st, status, reg, time.Now, log)
+	ev, err := evaluator.New(env, cfg, st, status, reg, time.Now, log, evaluator.Options{Secrets: local.MountedSecrets{Dir: runconfig.SecretsDir}})
 	if err != nil {
 		return err
 	}
