@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
-	"unicode"
+
+	"github.com/cjm-dev/journey-operator/internal/webclient"
 )
 
 const (
@@ -82,30 +80,6 @@ func (p retryPolicy) run(ctx context.Context, attempt func(ctx context.Context) 
 	}
 }
 
-// jitter is the full-jitter wait before attempt n+1.
-func (p retryPolicy) jitter(n int) time.Duration {
-	ceiling := p.backoff
-	for i := 1; i < n && ceiling < maxWait; i++ {
-		ceiling *= 2
-	}
-	ceiling = min(ceiling, maxWait)
-	return time.Duration(rand.Int64N(int64(ceiling) + 1))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // statusError is an HTTP response with a status that is not 2xx. It quotes
 // at most maxErrorBody bytes of the body, folded to one printable line; it
 // never includes request headers.
@@ -155,30 +129,6 @@ func checkResponse(resp *http.Response, now time.Time) error {
 	return se
 }
 
-// retryAfter parses a Retry-After value, delay-seconds or an HTTP date; 0
-// when absent or unparsable.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		if s > int64(maxWait/time.Second) {
-			return maxWait
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
 // transportError classifies a failure to get or read a response: the
 // caller's context ending is final; a per-attempt timeout or a network
 // error is retryable.
@@ -199,28 +149,6 @@ func transportError(ctx, attemptCtx context.Context, method string, u *url.URL, 
 	return &retryableError{err: fmt.Errorf("%s %s: %w", method, redact(u), err)}
 }
 
-// redact renders a URL for errors and logs: without a password, and
-// without the query (which may carry an API key).
-func redact(u *url.URL) string {
-	c := *u
-	c.RawQuery = ""
-	c.ForceQuery = false
-	c.Fragment = ""
-	return c.Redacted()
-}
-
-// printable folds b into one line of valid, printable UTF-8.
-func printable(b []byte) string {
-	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.Join(strings.Fields(s), " ")
-}
-
 // newHTTPClient is the client used when Options.HTTPClient is nil: bounded
 // connect, TLS and response-header waits, and no overall timeout (file
 // downloads may be long; the http connector bounds each request itself).
@@ -231,3 +159,14 @@ func newHTTPClient() *http.Client {
 	t.ResponseHeaderTimeout = 60 * time.Second
 	return &http.Client{Transport: t}
 }
+
+// jitter is the full-jitter wait before attempt n+1.
+func (p retryPolicy) jitter(n int) time.Duration { return webclient.Backoff(p.backoff, maxWait, n) }
+
+func sleepCtx(ctx context.Context, d time.Duration) error { return webclient.Sleep(ctx, d) }
+
+func retryAfter(v string, now time.Time) time.Duration { return webclient.RetryAfter(v, now, maxWait) }
+
+func redact(u *url.URL) string { return webclient.Redact(u) }
+
+func printable(b []byte) string { return webclient.Printable(b) }

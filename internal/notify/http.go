@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
+
+	"github.com/cjm-dev/journey-operator/internal/webclient"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/connector"
@@ -237,52 +236,6 @@ func (p *poster) attempt(ctx context.Context, u *url.URL, d delivery) *DeliveryE
 	return de
 }
 
-// jitter is the full-jitter wait before attempt n+1: uniform in
-// [0, backoff·2^(n-1)], capped.
-func (p *poster) jitter(n int) time.Duration {
-	ceiling := p.backoff
-	for i := 1; i < n && ceiling < maxWait; i++ {
-		ceiling *= 2
-	}
-	ceiling = min(ceiling, maxWait)
-	return time.Duration(rand.Int64N(int64(ceiling) + 1))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
-}
-
-// retryAfter parses Retry-After (seconds or an HTTP date); 0 when absent
-// or unusable.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return min(time.Duration(min(s, int64(maxWait/time.Second)))*time.Second, maxWait)
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return min(d, maxWait)
-		}
-	}
-	return 0
-}
-
 // token resolves a secretRef to a Bearer token; "" when ref is nil.
 func token(secrets connector.Secrets, target string, ref *v1alpha1.SecretKeyRef) (string, error) {
 	if ref == nil {
@@ -302,32 +255,6 @@ func token(secrets connector.Secrets, target string, ref *v1alpha1.SecretKeyRef)
 	return v, nil
 }
 
-// redact renders a URL for errors: no password, query or fragment.
-func redact(u *url.URL) string {
-	c := *u
-	c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = "", false, "", ""
-	return c.Redacted()
-}
-
-func redactRaw(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		return redact(u)
-	}
-	return "(unparsable url)"
-}
-
-// printable folds b into one line of valid, printable UTF-8.
-func printable(b []byte) string {
-	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.Join(strings.Fields(s), " ")
-}
-
 func defaultClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
@@ -335,3 +262,16 @@ func defaultClient() *http.Client {
 	t.ResponseHeaderTimeout = defaultAttemptTimeout
 	return &http.Client{Transport: t}
 }
+
+// jitter is the full-jitter wait before attempt n+1.
+func (p *poster) jitter(n int) time.Duration { return webclient.Backoff(p.backoff, maxWait, n) }
+
+func sleepCtx(ctx context.Context, d time.Duration) error { return webclient.Sleep(ctx, d) }
+
+func retryAfter(v string, now time.Time) time.Duration { return webclient.RetryAfter(v, now, maxWait) }
+
+func redact(u *url.URL) string { return webclient.Redact(u) }
+
+func redactRaw(s string) string { return webclient.RedactString(s) }
+
+func printable(b []byte) string { return webclient.Printable(b) }
