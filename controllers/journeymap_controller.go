@@ -12,8 +12,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/conditions"
@@ -43,23 +41,10 @@ func (r *JourneyMapReconciler) SetupWithManager(mgr ctrl.Manager, workers int) e
 		Owns(&rbacv1.RoleBinding{}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
-		Watches(&v1alpha1.TouchpointSource{}, handler.EnqueueRequestsFromMapFunc(r.mapsInNamespace), specOrLabelsChanged).
+		Watches(&v1alpha1.TouchpointSource{}, handler.EnqueueRequestsFromMapFunc(allInNamespace(r.Client, func() client.ObjectList { return &v1alpha1.JourneyMapList{} })), specOrLabelsChanged).
 		WithOptions(controllerOptions(workers)).
 		Named("journeymap").
 		Complete(r)
-}
-
-func (r *JourneyMapReconciler) mapsInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.JourneyMapList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
-		log.FromContext(ctx).Error(err, "listing journey maps for a source change")
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, m := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
-	}
-	return reqs
 }
 
 // Reconcile brings one map's evaluator and status in line with its spec.

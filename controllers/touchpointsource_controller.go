@@ -17,7 +17,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
@@ -46,7 +45,7 @@ func (r *TouchpointSourceReconciler) SetupWithManager(mgr ctrl.Manager, workers 
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToSource)).
-		Watches(&v1alpha1.ValidationRule{}, handler.EnqueueRequestsFromMapFunc(r.sourcesInNamespace), specOrLabelsChanged).
+		Watches(&v1alpha1.ValidationRule{}, handler.EnqueueRequestsFromMapFunc(allInNamespace(r.Client, func() client.ObjectList { return &v1alpha1.TouchpointSourceList{} })), specOrLabelsChanged).
 		WithOptions(controllerOptions(workers)).
 		Named("touchpointsource").
 		Complete(r)
@@ -59,21 +58,6 @@ func podToSource(_ context.Context, o client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
-}
-
-// sourcesInNamespace maps a rule change to every source of its namespace: a
-// selector change can add or drop any of them.
-func (r *TouchpointSourceReconciler) sourcesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.TouchpointSourceList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
-		log.FromContext(ctx).Error(err, "listing sources for a rule change")
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, s := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}})
-	}
-	return reqs
 }
 
 // Reconcile brings one source's workload and status in line with its spec.

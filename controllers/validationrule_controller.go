@@ -6,13 +6,10 @@ import (
 	"sort"
 
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/conditions"
@@ -30,23 +27,10 @@ type ValidationRuleReconciler struct {
 func (r *ValidationRuleReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.ValidationRule{}).
-		Watches(&v1alpha1.TouchpointSource{}, handler.EnqueueRequestsFromMapFunc(r.rulesInNamespace), specOrLabelsChanged).
+		Watches(&v1alpha1.TouchpointSource{}, handler.EnqueueRequestsFromMapFunc(allInNamespace(r.Client, func() client.ObjectList { return &v1alpha1.ValidationRuleList{} })), specOrLabelsChanged).
 		WithOptions(controllerOptions(workers)).
 		Named("validationrule").
 		Complete(r)
-}
-
-func (r *ValidationRuleReconciler) rulesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.ValidationRuleList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
-		log.FromContext(ctx).Error(err, "listing rules for a source change")
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, rule := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: rule.Namespace, Name: rule.Name}})
-	}
-	return reqs
 }
 
 // Reconcile compiles one rule and resolves its sources.
