@@ -14,6 +14,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	auditcmd "github.com/cjm-dev/journey-operator/internal/cmd/audit"
 	evaluatecmd "github.com/cjm-dev/journey-operator/internal/cmd/evaluate"
 	ingestcmd "github.com/cjm-dev/journey-operator/internal/cmd/ingest"
 	lintcmd "github.com/cjm-dev/journey-operator/internal/cmd/lint"
@@ -30,6 +31,9 @@ var commands = []struct {
 }{
 	{"manager", "run the operator: reconcile TouchpointSources, ValidationRules and JourneyMaps", func(args []string) error {
 		return manager.Run(ctrl.SetupSignalHandler(), args)
+	}},
+	{"audit", "verify the audit ledger's hash chain: journey audit verify --store DSN", func(args []string) error {
+		return auditcmd.Run(context.Background(), args, os.Stdout)
 	}},
 	{"evaluate", "evaluate one JourneyMap on an interval: status, /metrics, the journey map page", func(args []string) error {
 		return evaluatecmd.Run(ctrl.SetupSignalHandler(), args)
