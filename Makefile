@@ -33,6 +33,8 @@ demo: ## A streaming service's journey on your laptop: sample data, lint, ingest
 	@asof=$$(sed -n 's/.*"asOf": *"\([^"]*\)".*/\1/p' $(DEMO_DIR)/expected.json | head -1); \
 	echo "journey run -f $(DEMO_DIR) --as-of $$asof   (the dataset judged as of its last day)"; \
 	bin/journey run -f $(DEMO_DIR) --store sqlite://$(CURDIR)/$(DEMO_DIR)/journey.db --as-of $$asof --html $(DEMO_DIR)
+	@echo; echo "journey audit verify   (the billing source is financial: every batch is in a hash-chained ledger)"
+	bin/journey audit verify --store sqlite://$(CURDIR)/$(DEMO_DIR)/journey.db
 	@echo; echo "Open $(DEMO_DIR)/default-streaming-journey.html for the journey map. Quarantined records, with the check"
 	@echo "and the reason, are in $(DEMO_DIR)/journey.db (table quarantine)."
 
