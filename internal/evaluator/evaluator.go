@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -46,6 +47,11 @@ type Evaluator struct {
 	log     logr.Logger
 
 	delivery *delivery
+
+	// users are the map's users as of watermark, the ingestion sequence of
+	// the newest event evaluated.
+	users     map[string]*journey.UserState
+	watermark int64
 
 	mu       sync.Mutex
 	mem      journey.AlertMemory
@@ -97,7 +103,9 @@ func (e *Evaluator) Last() journey.Snapshot {
 	return e.last
 }
 
-// Once evaluates the map over every event of its sources now.
+// Once evaluates the map now. The first evaluation reads every event of
+// the map's sources; later ones read only the events of users with events
+// newer than the watermark, and re-evaluate just those users.
 func (e *Evaluator) Once(ctx context.Context) (journey.Snapshot, error) {
 	start := time.Now()
 	sources := make([]string, len(e.cfg.Sources))
@@ -107,10 +115,14 @@ func (e *Evaluator) Once(ctx context.Context) (journey.Snapshot, error) {
 	if err := e.restore(ctx); err != nil {
 		return journey.Snapshot{}, err
 	}
-	users, err := e.engine.EvaluateStore(ctx, e.store, sources)
-	if err != nil {
+	if err := e.catchUp(ctx, sources); err != nil {
 		return journey.Snapshot{}, fmt.Errorf("reading events: %w", err)
 	}
+	users := make([]*journey.UserState, 0, len(e.users))
+	for _, u := range e.users {
+		users = append(users, u)
+	}
+	sort.Slice(users, func(i, j int) bool { return users[i].User < users[j].User })
 	e.mu.Lock()
 	snap, mem := e.engine.Snapshot(e.cfg.Namespace, e.cfg.Name, users, e.now(), e.mem)
 	changed := !maps.EqualFunc(mem, e.mem, time.Time.Equal)
@@ -141,6 +153,67 @@ func (e *Evaluator) Once(ctx context.Context) (journey.Snapshot, error) {
 		}
 	}
 	return snap, nil
+}
+
+// seqOverlap is how far below the watermark an evaluation with new events
+// looks again: PostgreSQL allocates a sequence number at insert, so a batch
+// that commits late can show events numbered below ones already seen. Four
+// ingest batches' worth covers concurrent ingests of a map's sources.
+const seqOverlap = 20_000
+
+// userChunk bounds how many users' events are read in one query.
+const userChunk = 5_000
+
+// catchUp brings e.users up to the newest event of the sources.
+func (e *Evaluator) catchUp(ctx context.Context, sources []string) error {
+	upTo, err := e.store.LatestSeq(ctx, sources)
+	if err != nil {
+		return err
+	}
+	if e.users == nil {
+		all, err := e.engine.EvaluateStore(ctx, e.store, sources)
+		if err != nil {
+			return err
+		}
+		e.users = make(map[string]*journey.UserState, len(all))
+		for _, u := range all {
+			e.users[u.User] = u
+		}
+		e.metrics.behind.Set(float64(upTo))
+		e.watermark = upTo
+		return nil
+	}
+	e.metrics.behind.Set(float64(upTo - e.watermark))
+	if upTo == e.watermark {
+		return nil // nothing new: nothing to re-evaluate
+	}
+	changed, err := e.store.UsersWithEventsIn(ctx, sources, max(0, e.watermark-seqOverlap), upTo)
+	if err != nil {
+		return err
+	}
+	for lo := 0; lo < len(changed); lo += userChunk {
+		chunk := changed[lo:min(lo+userChunk, len(changed))]
+		var cur []store.Event
+		flush := func() {
+			if len(cur) > 0 {
+				e.users[cur[0].UserID] = e.engine.EvaluateUser(cur[0].UserID, cur)
+				cur = nil
+			}
+		}
+		err := e.store.UserEvents(ctx, sources, chunk, func(ev store.Event) error {
+			if len(cur) > 0 && cur[0].UserID != ev.UserID {
+				flush()
+			}
+			cur = append(cur, ev)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		flush()
+	}
+	e.watermark = upTo
+	return nil
 }
 
 func (e *Evaluator) id() string { return e.cfg.Namespace + "/" + e.cfg.Name }

@@ -20,6 +20,8 @@ type Metrics struct {
 	evaluations prometheus.Counter
 	// deliveryFailures counts alert and survey deliveries that failed.
 	deliveryFailures prometheus.Counter
+	// behind is how many events had arrived since the last evaluation.
+	behind prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, namespace, name string) (*Metrics, error) {
@@ -41,9 +43,11 @@ func newMetrics(reg prometheus.Registerer, namespace, name string) (*Metrics, er
 			Help: "Evaluations finished."}),
 		deliveryFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "journey_delivery_failures_total", ConstLabels: labels,
 			Help: "Alert and survey deliveries that failed (retried at the next evaluation)."}),
+		behind: prometheus.NewGauge(prometheus.GaugeOpts{Name: "journey_events_behind_watermark", ConstLabels: labels,
+			Help: "Events ingested since the previous evaluation's watermark, caught up by the evaluation."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.users, m.stageUsers, m.conversion, m.firing, m.pending, m.duration, m.evaluations, m.deliveryFailures} {
+		for _, c := range []prometheus.Collector{m.users, m.stageUsers, m.conversion, m.firing, m.pending, m.duration, m.evaluations, m.deliveryFailures, m.behind} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -205,10 +205,46 @@ func limitArg(limit int) any {
 }
 
 func (s *pgStore) Events(ctx context.Context, sources []string, fn func(Event) error) error {
+	return s.streamEvents(ctx, `source = ANY($1::text[])`, fn, sources)
+}
+
+func (s *pgStore) UserEvents(ctx context.Context, sources, users []string, fn func(Event) error) error {
+	return s.streamEvents(ctx, `source = ANY($1::text[]) AND user_id = ANY($2::text[])`, fn, sources, users)
+}
+
+func (s *pgStore) LatestSeq(ctx context.Context, sources []string) (int64, error) {
+	var seq int64
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events WHERE source = ANY($1::text[])`, sources).Scan(&seq)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read the newest event: %w", err)
+	}
+	return seq, nil
+}
+
+func (s *pgStore) UsersWithEventsIn(ctx context.Context, sources []string, after, upTo int64) ([]string, error) {
+	var out []string
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT DISTINCT user_id FROM events WHERE source = ANY($1::text[]) AND seq > $2 AND seq <= $3
+			ORDER BY user_id`, sources, after, upTo)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read users with new events: %w", err)
+	}
+	return out, nil
+}
+
+func (s *pgStore) streamEvents(ctx context.Context, where string, fn func(Event) error, args ...any) error {
 	return s.pool.with(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, `SELECT source, namespace, event_id, user_id, touchpoint, system, type, occurred_at,
-			amount::float8, currency, attributes, run_id FROM events WHERE source = ANY($1::text[])
-			ORDER BY user_id, occurred_at, event_id`, sources)
+			amount::float8, currency, attributes, run_id FROM events WHERE `+where+`
+			ORDER BY user_id, occurred_at, event_id`, args...)
 		if err != nil {
 			return fmt.Errorf("read events: %w", err)
 		}
@@ -437,7 +473,7 @@ func (s *pgStore) writeEvents(ctx context.Context, tx pgx.Tx, p *prepared) (int,
 		return int(tag.RowsAffected()), err
 	}
 
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE events_stage (LIKE events) ON COMMIT DROP`); err != nil {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE events_stage (LIKE events) ON COMMIT DROP; ALTER TABLE events_stage DROP COLUMN seq`); err != nil {
 		return 0, err
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events_stage"}, eventCols, pgx.CopyFromSlice(n, func(i int) ([]any, error) {

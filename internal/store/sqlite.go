@@ -217,13 +217,55 @@ func (s *sqliteStore) Cursor(ctx context.Context, source string) (string, error)
 }
 
 func (s *sqliteStore) Events(ctx context.Context, sources []string, fn func(Event) error) error {
-	src, err := json.Marshal(sources)
+	return s.streamEvents(ctx, `source IN (SELECT value FROM json_each(?))`, fn, jsonText(sources))
+}
+
+func (s *sqliteStore) UserEvents(ctx context.Context, sources, users []string, fn func(Event) error) error {
+	return s.streamEvents(ctx, `source IN (SELECT value FROM json_each(?)) AND user_id IN (SELECT value FROM json_each(?))`,
+		fn, jsonText(sources), jsonText(users))
+}
+
+// The rowid is the ingestion sequence: it only grows, events are never deleted.
+func (s *sqliteStore) LatestSeq(ctx context.Context, sources []string) (int64, error) {
+	var seq int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM events WHERE source IN (SELECT value FROM json_each(?))`,
+		jsonText(sources)).Scan(&seq)
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("read the newest event: %w", err)
 	}
+	return seq, nil
+}
+
+func (s *sqliteStore) UsersWithEventsIn(ctx context.Context, sources []string, after, upTo int64) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT user_id FROM events WHERE source IN (SELECT value FROM json_each(?))
+		AND rowid > ? AND rowid <= ? ORDER BY user_id`, jsonText(sources), after, upTo)
+	if err != nil {
+		return nil, fmt.Errorf("read users with new events: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+func jsonText(v []string) string {
+	if v == nil {
+		v = []string{}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func (s *sqliteStore) streamEvents(ctx context.Context, where string, fn func(Event) error, args ...any) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT source, namespace, event_id, user_id, touchpoint, system, type, occurred_at,
-		amount, currency, attributes, run_id FROM events WHERE source IN (SELECT value FROM json_each(?))
-		ORDER BY user_id, occurred_at, event_id`, string(src))
+		amount, currency, attributes, run_id FROM events WHERE `+where+`
+		ORDER BY user_id, occurred_at, event_id`, args...)
 	if err != nil {
 		return fmt.Errorf("read events: %w", err)
 	}

@@ -178,6 +178,15 @@ type Store interface {
 	// occurredAt, then event ID: one user's events arrive together and in
 	// time order. An error from fn stops the stream and is returned.
 	Events(ctx context.Context, sources []string, fn func(Event) error) error
+	// LatestSeq returns the ingestion sequence of the sources' newest event
+	// (0 when none): an evaluator's watermark.
+	LatestSeq(ctx context.Context, sources []string) (int64, error)
+	// UsersWithEventsIn returns the users who have events of the sources
+	// ingested after seq after and up to seq upTo.
+	UsersWithEventsIn(ctx context.Context, sources []string, after, upTo int64) ([]string, error)
+	// UserEvents streams the events of the sources of the given users, in
+	// the order of Events.
+	UserEvents(ctx context.Context, sources, users []string, fn func(Event) error) error
 	// LoadState returns the JSON document an evaluator saved for a journey
 	// ("namespace/name") under key, or nil if none.
 	LoadState(ctx context.Context, journey, key string) ([]byte, error)

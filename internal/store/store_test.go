@@ -109,6 +109,7 @@ func TestStore(t *testing.T) {
 		{"KnownUsers", testKnownUsers},
 		{"EventsStream", testEventsStream},
 		{"JourneyState", testJourneyState},
+		{"Watermark", testWatermark},
 		{"Cursor", testCursor},
 		{"Runs", testRuns},
 		{"Ledger", testLedger},
@@ -453,6 +454,46 @@ func testEventsStream(t *testing.T, b backend) {
 	want := []string{"u1 e2 1h0m0s -1.5 gold 12.5", "u1 e1 2h0m0s 9.99 gold 12.5", "u2 e3 1h0m0s null gold 12.5"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// An evaluator reads the users with events ingested after its watermark,
+// then only their events.
+func testWatermark(t *testing.T, b backend) {
+	s := b.new(t)
+	ctx := context.Background()
+	src := []string{"shop/a", "shop/b"}
+	if seq, err := s.LatestSeq(ctx, src); err != nil || seq != 0 {
+		t.Fatalf("empty store: seq %d, %v", seq, err)
+	}
+	mk := func(source, id, user string) Event {
+		return Event{Source: source, Namespace: "shop", EventID: id, UserID: user, Touchpoint: "t", System: "s", Type: "x", OccurredAt: t0, RunID: "r"}
+	}
+	commit(t, s, Batch{Source: "shop/a", Events: []Event{mk("shop/a", "e1", "u1"), mk("shop/a", "e2", "u2")}})
+	commit(t, s, Batch{Source: "shop/c", Events: []Event{mk("shop/c", "e9", "u9")}}) // another journey's source
+	w1, err := s.LatestSeq(ctx, src)
+	if err != nil || w1 == 0 {
+		t.Fatalf("watermark after the first batch: %d, %v", w1, err)
+	}
+	commit(t, s, Batch{Source: "shop/b", Events: []Event{mk("shop/b", "e3", "u3"), mk("shop/b", "e4", "u2")}})
+	commit(t, s, Batch{Source: "shop/a", Events: []Event{mk("shop/a", "e1", "u1")}}) // a duplicate: nothing new
+	w2, _ := s.LatestSeq(ctx, src)
+	if w2 <= w1 {
+		t.Fatalf("watermark did not move: %d then %d", w1, w2)
+	}
+	users, err := s.UsersWithEventsIn(ctx, src, w1, w2)
+	if err != nil || strings.Join(users, ",") != "u2,u3" {
+		t.Errorf("users with new events: %v, %v; want u2,u3", users, err)
+	}
+	if users, _ := s.UsersWithEventsIn(ctx, src, w2, w2); len(users) != 0 {
+		t.Errorf("nothing is newer than the newest: %v", users)
+	}
+	var got []string
+	if err := s.UserEvents(ctx, src, []string{"u2"}, func(e Event) error { got = append(got, e.EventID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "e2,e4" {
+		t.Errorf("u2's events: %v, want e2,e4 (old and new, from both sources)", got)
 	}
 }
 
