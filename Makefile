@@ -87,6 +87,11 @@ bench-ingest: build ## 1M billing records, 7 checks: records/s vs plain COPY (Po
 	bash hack/postgres.sh
 	$(GO) run ./test/bench/ingest $(BENCH_ARGS)
 
+.PHONY: bench-journey
+bench-journey: ## 10M events / 1M users on PostgreSQL: full and incremental evaluation vs one SQL query.
+	bash hack/postgres.sh
+	$(GO) run ./test/bench/journey $(BENCH_ARGS)
+
 ##@ Build
 
 .PHONY: build
