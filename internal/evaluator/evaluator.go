@@ -155,12 +155,6 @@ func (e *Evaluator) Once(ctx context.Context) (journey.Snapshot, error) {
 	return snap, nil
 }
 
-// seqOverlap is how far below the watermark an evaluation with new events
-// looks again: PostgreSQL allocates a sequence number at insert, so a batch
-// that commits late can show events numbered below ones already seen. Four
-// ingest batches' worth covers concurrent ingests of a map's sources.
-const seqOverlap = 20_000
-
 // userChunk bounds how many users' events are read in one query.
 const userChunk = 5_000
 
@@ -187,7 +181,9 @@ func (e *Evaluator) catchUp(ctx context.Context, sources []string) error {
 	if upTo == e.watermark {
 		return nil // nothing new: nothing to re-evaluate
 	}
-	changed, err := e.store.UsersWithEventsIn(ctx, sources, max(0, e.watermark-seqOverlap), upTo)
+	// The store makes events visible in sequence order, so everything new
+	// is above the watermark.
+	changed, err := e.store.UsersWithEventsIn(ctx, sources, e.watermark, upTo)
 	if err != nil {
 		return err
 	}

@@ -373,6 +373,9 @@ var (
 	uniqueKeyCols  = []string{"source", "check_name", "key", "event_id", "occurred_at"}
 )
 
+// eventsSeqLock is the advisory lock key that orders event commits.
+const eventsSeqLock int64 = 0x6a6f75726e6579 // "journey"
+
 func (s *pgStore) commit(ctx context.Context, p *prepared) (int, error) {
 	var inserted int
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
@@ -382,6 +385,14 @@ func (s *pgStore) commit(ctx context.Context, p *prepared) (int, error) {
 		}
 		defer tx.Rollback(ctx)
 
+		// Batches of events commit one at a time, so their sequence numbers
+		// are visible in order: an evaluator's watermark (LatestSeq) is
+		// never overtaken by a batch that commits late.
+		if len(p.events) > 0 {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, eventsSeqLock); err != nil {
+				return fmt.Errorf("wait for the events sequence: %w", err)
+			}
+		}
 		if inserted, err = s.writeEvents(ctx, tx, p); err != nil {
 			return fmt.Errorf("write events: %w", err)
 		}

@@ -179,7 +179,8 @@ type Store interface {
 	// time order. An error from fn stops the stream and is returned.
 	Events(ctx context.Context, sources []string, fn func(Event) error) error
 	// LatestSeq returns the ingestion sequence of the sources' newest event
-	// (0 when none): an evaluator's watermark.
+	// (0 when none): an evaluator's watermark. Events become visible in
+	// sequence order, so no event numbered at or below it appears later.
 	LatestSeq(ctx context.Context, sources []string) (int64, error)
 	// UsersWithEventsIn returns the users who have events of the sources
 	// ingested after seq after and up to seq upTo.
