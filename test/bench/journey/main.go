@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -31,12 +32,16 @@ import (
 func main() {
 	users := flag.Int("users", 1_000_000, "users")
 	events := flag.Int("events", 10_000_000, "events")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the incremental evaluation to this file")
 	flag.Parse()
+	cpuProfile = *profile
 	if err := run(*users, *events); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-journey:", err)
 		os.Exit(1)
 	}
 }
+
+var cpuProfile string
 
 var asOf = time.Date(2026, 10, 31, 0, 0, 0, 0, time.UTC)
 
@@ -107,6 +112,17 @@ func run(nUsers, nEvents int) error {
 	// 1% new events, from 1% of the users, in the last day.
 	if err := load(ctx, st, r, nUsers/100, nEvents/100, "late", asOf.Add(-24*time.Hour), asOf); err != nil {
 		return err
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	start = time.Now()
 	inc, err := ev.Once(ctx)
