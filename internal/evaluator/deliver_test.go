@@ -6,23 +6,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
-	"github.com/cjm-dev/journey-operator/internal/cmd/run"
 	"github.com/cjm-dev/journey-operator/internal/evaluator"
 	"github.com/cjm-dev/journey-operator/internal/expr"
-	"github.com/cjm-dev/journey-operator/internal/local"
 	"github.com/cjm-dev/journey-operator/internal/render"
-	"github.com/cjm-dev/journey-operator/internal/sampledata"
 	"github.com/cjm-dev/journey-operator/internal/store"
 )
 
@@ -50,24 +44,8 @@ func (r *recorder) all() [][]byte {
 // evaluator started are surveyed once each; nothing is sent twice.
 func TestDeliveryOnTheSampleData(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	m, err := sampledata.Generate(ctx, dir, sampledata.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn := "sqlite://" + filepath.Join(t.TempDir(), "journey.db")
-	if err := run.Run(ctx, []string{"-f", dir, "--store", dsn, "--as-of", m.Config.AsOf, "--html", ""}, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	folder, _ := local.Load(dir)
-	jm := folder.Maps[0]
-	sel, _ := metav1.LabelSelectorAsSelector(&jm.Spec.SourceSelector)
-	var sources []v1alpha1.TouchpointSource
-	for _, s := range folder.Sources {
-		if sel.Matches(labels.Set(s.Labels)) {
-			sources = append(sources, s.TouchpointSource)
-		}
-	}
+	smp := newSample(t)
+	m, asOf, st, sources, jm := smp.manifest, smp.asOf, smp.store, smp.sources, smp.journey
 	am, survey := &recorder{}, &recorder{}
 	amSrv, surveySrv := httptest.NewServer(am), httptest.NewServer(survey)
 	defer amSrv.Close()
@@ -76,12 +54,6 @@ func TestDeliveryOnTheSampleData(t *testing.T) {
 	jm.Spec.Feedback = []v1alpha1.FeedbackTrigger{{Name: "exit-survey", OnEnter: "Churned", Webhook: v1alpha1.WebhookTarget{URL: surveySrv.URL}}}
 	cfg := render.JourneyConfig(&jm, sources)
 
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	asOf, _ := time.Parse(time.RFC3339, m.Config.AsOf)
 	since := asOf.Add(-14 * 24 * time.Hour)
 	doc, _ := json.Marshal(since) // as if the evaluator had started two weeks ago
 	if err := st.SaveState(ctx, "default/streaming-journey", "feedback-since", doc); err != nil {

@@ -17,55 +17,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/cmd/manager"
-	"github.com/cjm-dev/journey-operator/internal/cmd/run"
 	"github.com/cjm-dev/journey-operator/internal/evaluator"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/journey"
-	"github.com/cjm-dev/journey-operator/internal/local"
 	"github.com/cjm-dev/journey-operator/internal/render"
-	"github.com/cjm-dev/journey-operator/internal/sampledata"
-	"github.com/cjm-dev/journey-operator/internal/store"
 )
 
 // TestEvaluatorOnTheSampleData runs the evaluator the way its Deployment
 // does, on the sample data ingested as `journey run` would.
 func TestEvaluatorOnTheSampleData(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	m, err := sampledata.Generate(ctx, dir, sampledata.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn := "sqlite://" + filepath.Join(t.TempDir(), "journey.db")
-	if err := run.Run(ctx, []string{"-f", dir, "--store", dsn, "--as-of", m.Config.AsOf, "--html", ""}, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	folder, err := local.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jm := folder.Maps[0]
-	sel, _ := metav1.LabelSelectorAsSelector(&jm.Spec.SourceSelector)
-	var sources []v1alpha1.TouchpointSource
-	for _, s := range folder.Sources {
-		if sel.Matches(labels.Set(s.Labels)) {
-			sources = append(sources, s.TouchpointSource)
-		}
-	}
-	cfg := render.JourneyConfig(&jm, sources) // what the controller renders into the ConfigMap
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	smp := newSample(t)
+	m, asOf, st, sources := smp.manifest, smp.asOf, smp.store, smp.sources
+	cfg := render.JourneyConfig(&smp.journey, sources) // what the controller renders into the ConfigMap
 	env, _ := expr.NewEnv()
-	asOf, _ := time.Parse(time.RFC3339, m.Config.AsOf)
 	reg := prometheus.NewRegistry()
 	ev, err := evaluator.New(env, cfg, st, nil, reg, func() time.Time { return asOf }, logr.Discard(), evaluator.Options{})
 	if err != nil {

@@ -3,26 +3,18 @@ package evaluator_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/cjm-dev/journey-operator/api/v1alpha1"
-	"github.com/cjm-dev/journey-operator/internal/cmd/run"
 	"github.com/cjm-dev/journey-operator/internal/evaluator"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/journey"
-	"github.com/cjm-dev/journey-operator/internal/local"
 	"github.com/cjm-dev/journey-operator/internal/render"
-	"github.com/cjm-dev/journey-operator/internal/sampledata"
 	"github.com/cjm-dev/journey-operator/internal/store"
 )
 
@@ -39,31 +31,9 @@ func comparable(s journey.Snapshot) journey.Snapshot {
 // with new events re-evaluated) equals a full recompute.
 func TestIncrementalEqualsFull(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	m, err := sampledata.Generate(ctx, dir, sampledata.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn := "sqlite://" + filepath.Join(t.TempDir(), "journey.db")
-	if err := run.Run(ctx, []string{"-f", dir, "--store", dsn, "--as-of", m.Config.AsOf, "--html", ""}, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	folder, _ := local.Load(dir)
-	jm := folder.Maps[0]
-	sel, _ := metav1.LabelSelectorAsSelector(&jm.Spec.SourceSelector)
-	var sources []v1alpha1.TouchpointSource
-	for _, s := range folder.Sources {
-		if sel.Matches(labels.Set(s.Labels)) {
-			sources = append(sources, s.TouchpointSource)
-		}
-	}
-	cfg := render.JourneyConfig(&jm, sources)
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	asOf, _ := time.Parse(time.RFC3339, m.Config.AsOf)
+	smp := newSample(t)
+	asOf, st := smp.asOf, smp.store
+	cfg := render.JourneyConfig(&smp.journey, smp.sources)
 	clock := func() time.Time { return asOf }
 	env, _ := expr.NewEnv()
 	reg := prometheus.NewRegistry()
