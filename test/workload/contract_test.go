@@ -222,3 +222,37 @@ func write(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// A run that cannot start (here: the store is unreachable) still leaves a
+// summary the controller can read, saying why, so the source's Ready
+// condition names the problem instead of "exited with code 1".
+func TestIngestThatCannotStartReportsWhy(t *testing.T) {
+	root := t.TempDir()
+	src := &v1alpha1.TouchpointSource{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "media", Name: "crm"},
+		Spec: v1alpha1.TouchpointSourceSpec{Touchpoint: "crm",
+			Batch:   &v1alpha1.BatchSource{Schedule: "@hourly", File: &v1alpha1.FileConnector{Path: "/data/crm.jsonl", Format: v1alpha1.FileFormatJSONLines}},
+			Mapping: v1alpha1.EventMapping{EventID: "record.id", UserID: "record.user", OccurredAt: "timestamp(record.at)", Type: `"crm"`}},
+	}
+	data, _, err := runconfig.Encode(render.SourceConfig(src, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath, termLog := filepath.Join(root, "config.json"), filepath.Join(root, "termination-log")
+	write(t, cfgPath, string(data))
+	write(t, termLog, "")
+	cmd := journeyCommand("ingest", "--config", cfgPath, "--termination-log", termLog)
+	cmd.Env = append(cmd.Env, runconfig.StoreDSNEnv+"=postgres://journey:hunter2@127.0.0.1:1/journey?connect_timeout=2")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("ingest with no reachable store succeeded:\n%s", out)
+	}
+	msg, _ := os.ReadFile(termLog)
+	var run v1alpha1.RunSummary
+	if err := json.Unmarshal(msg, &run); err != nil {
+		t.Fatalf("termination message %q is not a run summary: %v", msg, err)
+	}
+	if run.Outcome != v1alpha1.RunFailed || !strings.Contains(run.Message, "PostgreSQL") || strings.Contains(string(msg)+string(out), "hunter2") {
+		t.Errorf("summary %+v (the message should name the store and never its password)", run)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/ingest"
 	"github.com/cjm-dev/journey-operator/internal/local"
@@ -35,49 +36,59 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(*config)
+	sum, err := run(ctx, *config, *dsn, *secrets, *batch)
+	if sum.Outcome == "" {
+		// Failed before the run started (no configuration, no store): the
+		// controller still gets a summary that says why.
+		sum.Outcome, sum.Message = v1alpha1.RunFailed, err.Error()
+	}
+	out, merr := json.Marshal(sum)
+	if merr != nil {
+		return merr
+	}
+	fmt.Fprintln(stdout, string(out))
+	if _, serr := os.Stat(*termLog); serr == nil {
+		// The controller reads at most 4096 bytes: the summary without the
+		// per-check counts always fits.
+		short, _ := json.Marshal(sum.RunSummary)
+		if werr := os.WriteFile(*termLog, short, 0o644); werr != nil {
+			fmt.Fprintf(os.Stderr, "writing %s: %v\n", *termLog, werr)
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("reading the run configuration: %w", err)
+		fmt.Fprintln(os.Stderr, "journey ingest:", err)
+		return ErrRunFailed
+	}
+	return nil
+}
+
+// run reads the configuration, opens the store and runs the ingest.
+func run(ctx context.Context, config, dsn, secrets string, batch int) (ingest.Summary, error) {
+	raw, err := os.ReadFile(config)
+	if err != nil {
+		return ingest.Summary{}, fmt.Errorf("reading the run configuration: %w", err)
 	}
 	var cfg runconfig.Source
 	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return fmt.Errorf("%s: %w", *config, err)
+		return ingest.Summary{}, fmt.Errorf("%s: %w", config, err)
 	}
 	_, hash, err := runconfig.Encode(cfg)
 	if err != nil {
-		return err
+		return ingest.Summary{}, err
 	}
-	if *dsn == "" {
-		return fmt.Errorf("no store: pass --store or set %s", runconfig.StoreDSNEnv)
+	if dsn == "" {
+		return ingest.Summary{}, fmt.Errorf("no store: the %s environment variable (from the store Secret) is empty", runconfig.StoreDSNEnv)
 	}
-	st, err := store.Open(ctx, *dsn)
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
-		return err
+		return ingest.Summary{}, err
 	}
 	defer st.Close()
 	env, err := expr.NewEnv()
 	if err != nil {
-		return err
+		return ingest.Summary{}, err
 	}
-	sum, runErr := ingest.Run(ctx, cfg, hash, ingest.Options{
-		Store: st, Expr: env, Secrets: local.MountedSecrets{Dir: *secrets}, BatchSize: *batch,
+	return ingest.Run(ctx, cfg, hash, ingest.Options{
+		Store: st, Expr: env, Secrets: local.MountedSecrets{Dir: secrets}, BatchSize: batch,
 	})
-	out, err := json.Marshal(sum)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, string(out))
-	if _, err := os.Stat(*termLog); err == nil {
-		// The controller reads at most 4096 bytes: the summary without the
-		// per-check counts always fits.
-		short, _ := json.Marshal(sum.RunSummary)
-		if err := os.WriteFile(*termLog, short, 0o644); err != nil {
-			fmt.Fprintf(os.Stderr, "writing %s: %v\n", *termLog, err)
-		}
-	}
-	if runErr != nil {
-		fmt.Fprintln(os.Stderr, "journey ingest:", runErr)
-		return ErrRunFailed
-	}
-	return nil
 }
