@@ -32,16 +32,33 @@ import (
 func main() {
 	users := flag.Int("users", 1_000_000, "users")
 	events := flag.Int("events", 10_000_000, "events")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of the incremental evaluation to this file")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of one evaluation to this file")
+	which := flag.String("profile", "incremental", "the evaluation to profile: full or incremental")
 	flag.Parse()
-	cpuProfile = *profile
+	cpuProfile, profileWhich = *profile, *which
 	if err := run(*users, *events); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-journey:", err)
 		os.Exit(1)
 	}
 }
 
-var cpuProfile string
+var cpuProfile, profileWhich string
+
+// startProfile profiles the evaluation named by -profile; stop it after.
+func startProfile(which string) (stop func(), err error) {
+	if cpuProfile == "" || which != profileWhich {
+		return func() {}, nil
+	}
+	f, err := os.Create(cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
 
 var asOf = time.Date(2026, 10, 31, 0, 0, 0, 0, time.UTC)
 
@@ -95,8 +112,13 @@ func run(nUsers, nEvents int) error {
 	if err != nil {
 		return err
 	}
+	stop, err := startProfile("full")
+	if err != nil {
+		return err
+	}
 	start = time.Now()
 	full, err := ev.Once(ctx)
+	stop()
 	if err != nil {
 		return err
 	}
@@ -113,19 +135,13 @@ func run(nUsers, nEvents int) error {
 	if err := load(ctx, st, r, nUsers/100, nEvents/100, "late", asOf.Add(-24*time.Hour), asOf); err != nil {
 		return err
 	}
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err = startProfile("incremental")
+	if err != nil {
+		return err
 	}
 	start = time.Now()
 	inc, err := ev.Once(ctx)
+	stop()
 	if err != nil {
 		return err
 	}
