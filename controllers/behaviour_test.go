@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,6 +21,7 @@ import (
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/render"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
+	"github.com/cjm-dev/journey-operator/internal/testutil"
 )
 
 // billingSource is a small financial batch source.
@@ -432,7 +432,7 @@ var _ = Describe("at rest", func() {
 			out := map[string]string{}
 			for _, l := range lists {
 				Expect(k8s.List(ctx, l, client.InNamespace(ns))).To(Succeed())
-				items, err := metaItems(l)
+				items, err := testutil.MetaItems(l)
 				Expect(err).NotTo(HaveOccurred())
 				for _, o := range items {
 					out[fmt.Sprintf("%T/%s", l, o.GetName())] = o.GetResourceVersion()
@@ -447,20 +447,3 @@ var _ = Describe("at rest", func() {
 		Consistently(versions, 10*time.Second, time.Second).Should(Equal(before), "an object was written at rest: a hot loop")
 	})
 })
-
-// metaItems returns the items of a typed list as object metadata.
-func metaItems(l client.ObjectList) ([]metav1.Object, error) {
-	objs, err := apimeta.ExtractList(l)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]metav1.Object, 0, len(objs))
-	for _, o := range objs {
-		m, err := apimeta.Accessor(o)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}

@@ -6,12 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cjm-dev/journey-operator/internal/testutil"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -130,9 +131,9 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // status fields and the controller's conditions are applied by two field
 // managers and neither erases the other; unchanged counts write nothing.
 func TestStatusBesideTheController(t *testing.T) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver and etcd with hack/setup-envtest.sh")
+	assets, err := testutil.EnvtestAssets()
+	if err != nil {
+		t.Fatal(err)
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assets, ErrorIfCRDPathMissing: true,
 		CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}}

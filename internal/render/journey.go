@@ -71,17 +71,7 @@ func JourneyConfig(jm *v1alpha1.JourneyMap, sources []v1alpha1.TouchpointSource)
 
 // JourneyConfigMap holds the encoded JourneyConfig; it returns the config hash.
 func JourneyConfigMap(jm *v1alpha1.JourneyMap, sources []v1alpha1.TouchpointSource) (*corev1.ConfigMap, string, error) {
-	data, hash, err := runconfig.Encode(JourneyConfig(jm, sources))
-	if err != nil {
-		return nil, "", err
-	}
-	meta := journeyMeta(jm, NamesForJourney(jm.Name).ConfigMap)
-	meta.Annotations = map[string]string{AnnotationConfig: hash}
-	return &corev1.ConfigMap{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: meta,
-		Data:       map[string]string{runconfig.FileName: string(data)},
-	}, hash, nil
+	return configMap(journeyMeta(jm, NamesForJourney(jm.Name).ConfigMap), JourneyConfig(jm, sources))
 }
 
 // EvaluatorServiceAccount is the identity of the evaluator, which writes its

@@ -183,3 +183,18 @@ func httpProbe(path string) *corev1.Probe {
 		PeriodSeconds: 10,
 	}
 }
+
+// configMap holds a workload's encoded run configuration; it returns the
+// configuration's hash, which also annotates the ConfigMap.
+func configMap(meta metav1.ObjectMeta, cfg any) (*corev1.ConfigMap, string, error) {
+	data, hash, err := runconfig.Encode(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	meta.Annotations = map[string]string{AnnotationConfig: hash}
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: meta,
+		Data:       map[string]string{runconfig.FileName: string(data)},
+	}, hash, nil
+}

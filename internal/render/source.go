@@ -89,17 +89,7 @@ func SourceConfig(src *v1alpha1.TouchpointSource, rules []v1alpha1.ValidationRul
 
 // SourceConfigMap holds the encoded SourceConfig; it returns the config hash.
 func SourceConfigMap(src *v1alpha1.TouchpointSource, rules []v1alpha1.ValidationRule) (*corev1.ConfigMap, string, error) {
-	data, hash, err := runconfig.Encode(SourceConfig(src, rules))
-	if err != nil {
-		return nil, "", err
-	}
-	meta := sourceMeta(src, NamesForSource(src.Name).ConfigMap, sourceComponent(src))
-	meta.Annotations = map[string]string{AnnotationConfig: hash}
-	return &corev1.ConfigMap{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: meta,
-		Data:       map[string]string{runconfig.FileName: string(data)},
-	}, hash, nil
+	return configMap(sourceMeta(src, NamesForSource(src.Name).ConfigMap, sourceComponent(src)), SourceConfig(src, rules))
 }
 
 // SourceServiceAccount is the identity of a source's pods. They need no API

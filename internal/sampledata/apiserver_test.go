@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cjm-dev/journey-operator/internal/testutil"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -27,9 +29,9 @@ import (
 )
 
 func TestSpecsOnAPIServer(t *testing.T) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run hack/setup-envtest.sh and point it at the printed folder")
+	assets, err := testutil.EnvtestAssets()
+	if err != nil {
+		t.Fatal(err)
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,

@@ -5,10 +5,10 @@ package api_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/cjm-dev/journey-operator/internal/testutil"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -42,14 +42,9 @@ func TestAPI(t *testing.T) {
 // requireAssets fails (never skips) when the control-plane binaries are not
 // there, naming what is missing and how to get it.
 func requireAssets() string {
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		Fail("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver, etcd and kubectl with hack/setup-envtest.sh and points KUBEBUILDER_ASSETS at them")
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd", "kubectl"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			Fail(fmt.Sprintf("%s not found in KUBEBUILDER_ASSETS=%s: run hack/setup-envtest.sh to build it", bin, dir))
-		}
+	dir, err := testutil.EnvtestAssets("kube-apiserver", "etcd", "kubectl")
+	if err != nil {
+		Fail(err.Error())
 	}
 	return dir
 }

@@ -22,7 +22,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -31,6 +30,7 @@ import (
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/cmd/manager"
 	"github.com/cjm-dev/journey-operator/internal/render"
+	"github.com/cjm-dev/journey-operator/internal/testutil"
 )
 
 func main() {
@@ -334,7 +334,7 @@ func versions(ctx context.Context, c client.Client, ns string) (map[string]strin
 		if err := c.List(ctx, l, client.InNamespace(ns)); err != nil {
 			return nil, err
 		}
-		items, err := metaItems(l)
+		items, err := testutil.MetaItems(l)
 		if err != nil {
 			return nil, err
 		}
@@ -375,20 +375,4 @@ func peakRSS(pid int) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-}
-
-func metaItems(l client.ObjectList) ([]metav1.Object, error) {
-	objs, err := apimeta.ExtractList(l)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]metav1.Object, 0, len(objs))
-	for _, o := range objs {
-		m, err := apimeta.Accessor(o)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
 }
