@@ -25,6 +25,7 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/conditions"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/render"
+	"github.com/cjm-dev/journey-operator/internal/validate"
 )
 
 // FieldOwner is the one field manager the operator applies with.
@@ -60,6 +61,44 @@ type Deps struct {
 	SecretRetry time.Duration
 	// Announced remembers what was last announced per object; see announcer.
 	Announced *Announcer
+	// Compiled remembers what compiling each object's spec found.
+	Compiled *CompileCache
+}
+
+// CompileCache remembers, per object and generation, the problems compiling
+// its expressions found. A spec only changes with its generation, and every
+// source a rule selects checks that rule: without it one rule edit would
+// compile the same checks once per source.
+type CompileCache struct {
+	mu   sync.Mutex
+	last map[types.UID]compiled
+}
+
+type compiled struct {
+	generation int64
+	problems   validate.Problems
+}
+
+// Problems returns what compile found for obj's current generation,
+// compiling only the first time.
+func (c *CompileCache) Problems(obj client.Object, compile func() validate.Problems) validate.Problems {
+	if c == nil {
+		return compile()
+	}
+	c.mu.Lock()
+	if got, ok := c.last[obj.GetUID()]; ok && got.generation == obj.GetGeneration() {
+		c.mu.Unlock()
+		return got.problems
+	}
+	c.mu.Unlock()
+	p := compile()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last == nil {
+		c.last = map[types.UID]compiled{}
+	}
+	c.last[obj.GetUID()] = compiled{obj.GetGeneration(), p}
+	return p
 }
 
 // Announcer remembers, per object and topic, the last state an Event was

@@ -73,7 +73,7 @@ func (r *JourneyMapReconciler) reconcile(ctx context.Context, jm *v1alpha1.Journ
 		jm.Status.LastHandledRequestedAt = req
 	}
 
-	if p := validate.Journey(r.Expr, &jm.Spec); len(p) > 0 {
+	if p := r.Compiled.Problems(jm, func() validate.Problems { return validate.Journey(r.Expr, &jm.Spec) }); len(p) > 0 {
 		conditions.MarkStalled(jm, "InvalidSpec", "%s", p)
 		return ctrl.Result{}, nil
 	}

@@ -88,7 +88,7 @@ func (r *TouchpointSourceReconciler) reconcile(ctx context.Context, src *v1alpha
 		src.Status.Workload = &v1alpha1.WorkloadReference{Kind: "CronJob", Name: names.CronJob}
 	}
 
-	if p := validate.Source(r.Expr, &src.Spec); len(p) > 0 {
+	if p := r.Compiled.Problems(src, func() validate.Problems { return validate.Source(r.Expr, &src.Spec) }); len(p) > 0 {
 		conditions.MarkStalled(src, "InvalidSpec", "%s", p)
 		return ctrl.Result{}, nil
 	}
@@ -149,7 +149,7 @@ func (r *TouchpointSourceReconciler) matchingRules(ctx context.Context, src *v1a
 	var rules []v1alpha1.ValidationRule
 	var invalid []string
 	for _, rule := range runconfig.MatchingRules(src, list.Items) {
-		if p := validate.Checks(r.Expr, rule.Spec.Checks); len(p) > 0 {
+		if p := r.Compiled.Problems(&rule, func() validate.Problems { return validate.Checks(r.Expr, rule.Spec.Checks) }); len(p) > 0 {
 			invalid = append(invalid, fmt.Sprintf("ValidationRule %s does not compile (%s)", rule.Name, p))
 			continue
 		}

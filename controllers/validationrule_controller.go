@@ -54,7 +54,7 @@ func (r *ValidationRuleReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 func (r *ValidationRuleReconciler) reconcile(ctx context.Context, rule *v1alpha1.ValidationRule) error {
 	var p validate.Problems
 	p.AddSelector("spec.sourceSelector", &rule.Spec.SourceSelector)
-	p = append(p, validate.Checks(r.Expr, rule.Spec.Checks)...)
+	p = append(p, r.Compiled.Problems(rule, func() validate.Problems { return validate.Checks(r.Expr, rule.Spec.Checks) })...)
 
 	rule.Status.MatchedSources = nil
 	if sel, err := validate.Selector(&rule.Spec.SourceSelector); err == nil {

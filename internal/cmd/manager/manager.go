@@ -67,6 +67,7 @@ func (o Options) Deps(mgr ctrl.Manager) (controllers.Deps, error) {
 		},
 		SecretRetry: o.SecretRetry,
 		Announced:   &controllers.Announcer{},
+		Compiled:    &controllers.CompileCache{},
 	}, nil
 }
 
