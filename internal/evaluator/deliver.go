@@ -19,7 +19,7 @@ const (
 
 // FeedbackTouchpoint is the touchpoint whose events count as survey
 // responses: a user who has one after being surveyed responded.
-const FeedbackTouchpoint = "feedback"
+const FeedbackTouchpoint = journey.FeedbackTouchpoint
 
 // delivery sends alerts and survey requests and keeps what it sent.
 type delivery struct {
@@ -62,7 +62,7 @@ func (e *Evaluator) restoreDelivery(ctx context.Context) error {
 // feedback trigger's stage, fills snap.Feedback, and saves what changed.
 // Delivery failures are logged and counted, and retried next time: they
 // do not fail the evaluation.
-func (e *Evaluator) deliver(ctx context.Context, snap *journey.Snapshot, users []*journey.UserState) error {
+func (e *Evaluator) deliver(ctx context.Context, snap *journey.Snapshot, users *journey.Users) error {
 	d := e.delivery
 	if err := d.notifier.Send(ctx, snap); err != nil {
 		e.log.Error(err, "delivering alerts; retrying at the next evaluation")
@@ -70,8 +70,9 @@ func (e *Evaluator) deliver(ctx context.Context, snap *journey.Snapshot, users [
 	}
 	now := e.now()
 	for _, t := range e.cfg.Spec.Feedback {
-		for _, u := range users {
-			at, ok := u.Entered[t.OnEnter]
+		for i := range users.Len() {
+			u := users.At(i)
+			at, ok := u.Entered(t.OnEnter)
 			if !ok || !at.After(d.since) || !d.cooldown.Allow(t, u.User, now) {
 				continue
 			}
@@ -84,8 +85,8 @@ func (e *Evaluator) deliver(ctx context.Context, snap *journey.Snapshot, users [
 		}
 		sent := d.cooldown.Sent(t.Name)
 		fc := journey.FeedbackCount{Name: t.Name, OnEnter: t.OnEnter, Sent: int64(len(sent))}
-		for _, u := range users {
-			if at, ok := sent[u.User]; ok && respondedAfter(u, at) {
+		for user, at := range sent {
+			if u := users.Get(user); u != nil && u.RespondedSince(at) {
 				fc.Responses++
 			}
 		}
@@ -108,13 +109,4 @@ func (e *Evaluator) deliver(ctx context.Context, snap *journey.Snapshot, users [
 		d.saved[key] = doc
 	}
 	return nil
-}
-
-func respondedAfter(u *journey.UserState, at time.Time) bool {
-	for _, ev := range u.Events {
-		if ev.Touchpoint == FeedbackTouchpoint && !ev.OccurredAt.Before(at) {
-			return true
-		}
-	}
-	return false
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -49,9 +48,12 @@ type Evaluator struct {
 	delivery *delivery
 
 	// users are the map's users as of watermark, the ingestion sequence of
-	// the newest event evaluated.
-	users     map[string]*journey.UserState
+	// the newest event evaluated. unsaved are the users whose state changed
+	// since it was last saved in the store.
+	users     *journey.Users
 	watermark int64
+	unsaved   map[string]bool
+	savedSeq  int64
 
 	mu       sync.Mutex
 	mem      journey.AlertMemory
@@ -92,7 +94,7 @@ func New(env *expr.Env, cfg runconfig.Journey, st store.Store, status StatusWrit
 		feedback: notify.NewFeedback(no),
 		cooldown: notify.NewCooldown(),
 	}
-	return &Evaluator{cfg: cfg, store: st, engine: eng, status: status, metrics: m, now: now, log: log, delivery: d,
+	return &Evaluator{cfg: cfg, store: st, engine: eng, status: status, metrics: m, now: now, log: log, delivery: d, unsaved: map[string]bool{},
 		last: journey.Snapshot{Namespace: cfg.Namespace, Name: cfg.Name}}, nil
 }
 
@@ -118,11 +120,7 @@ func (e *Evaluator) Once(ctx context.Context) (journey.Snapshot, error) {
 	if err := e.catchUp(ctx, sources); err != nil {
 		return journey.Snapshot{}, fmt.Errorf("reading events: %w", err)
 	}
-	users := make([]*journey.UserState, 0, len(e.users))
-	for _, u := range e.users {
-		users = append(users, u)
-	}
-	sort.Slice(users, func(i, j int) bool { return users[i].User < users[j].User })
+	users := e.users
 	e.mu.Lock()
 	snap, mem := e.engine.Snapshot(e.cfg.Namespace, e.cfg.Name, users, e.now(), e.mem)
 	changed := !maps.EqualFunc(mem, e.mem, time.Time.Equal)
@@ -155,60 +153,117 @@ func (e *Evaluator) Once(ctx context.Context) (journey.Snapshot, error) {
 	return snap, nil
 }
 
-// userChunk bounds how many users' events are read in one query.
-const userChunk = 5_000
+// usersStateKey is where the watermark of the saved user states lives.
+const usersStateKey = "users"
 
-// catchUp brings e.users up to the newest event of the sources.
+// usersDoc says which events the saved user states include, and for which
+// stages and alerts they were computed.
+type usersDoc struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// catchUp brings e.users up to the newest event of the sources: from the
+// states saved in the store when there are any for this map's stages and
+// alerts, else by evaluating every event; then by evaluating the events
+// ingested since.
 func (e *Evaluator) catchUp(ctx context.Context, sources []string) error {
 	upTo, err := e.store.LatestSeq(ctx, sources)
 	if err != nil {
 		return err
 	}
 	if e.users == nil {
-		all, err := e.engine.EvaluateStore(ctx, e.store, sources)
+		if err := e.loadUsers(ctx); err != nil {
+			return err
+		}
+	}
+	if e.users == nil {
+		users, err := e.engine.EvaluateStore(ctx, e.store, sources)
 		if err != nil {
 			return err
 		}
-		e.users = make(map[string]*journey.UserState, len(all))
-		for _, u := range all {
-			e.users[u.User] = u
-		}
 		e.metrics.behind.Set(float64(upTo))
-		e.watermark = upTo
-		return nil
+		e.users, e.watermark = users, upTo
+		return e.saveUsers(ctx, true)
 	}
 	e.metrics.behind.Set(float64(upTo - e.watermark))
 	if upTo == e.watermark {
-		return nil // nothing new: nothing to re-evaluate
+		return e.saveUsers(ctx, false) // nothing new: only what an earlier save missed
 	}
 	// The store makes events visible in sequence order, so everything new
 	// is above the watermark.
-	changed, err := e.store.UsersWithEventsIn(ctx, sources, e.watermark, upTo)
+	changed, err := e.engine.Update(ctx, e.store, sources, e.users, e.watermark, upTo)
 	if err != nil {
 		return err
 	}
-	for lo := 0; lo < len(changed); lo += userChunk {
-		chunk := changed[lo:min(lo+userChunk, len(changed))]
-		var cur []store.Event
-		flush := func() {
-			if len(cur) > 0 {
-				e.users[cur[0].UserID] = e.engine.EvaluateUser(cur[0].UserID, cur)
-				cur = nil
-			}
-		}
-		err := e.store.UserEvents(ctx, sources, chunk, func(ev store.Event) error {
-			if len(cur) > 0 && cur[0].UserID != ev.UserID {
-				flush()
-			}
-			cur = append(cur, ev)
-			return nil
-		})
+	for _, u := range changed {
+		e.unsaved[u] = true
+	}
+	e.watermark = upTo
+	return e.saveUsers(ctx, false)
+}
+
+// loadUsers reads the user states a previous evaluator saved, if they were
+// computed for this map's stages and alerts.
+func (e *Evaluator) loadUsers(ctx context.Context) error {
+	if !e.engine.Persistent() {
+		return nil
+	}
+	doc, err := e.store.LoadState(ctx, e.id(), usersStateKey)
+	if err != nil || doc == nil {
+		return err
+	}
+	var saved usersDoc
+	if err := json.Unmarshal(doc, &saved); err != nil || saved.Hash != e.engine.StateHash() {
+		e.log.Info("saved user states are for another version of the map; evaluating every event again")
+		return nil
+	}
+	users := e.engine.NewUsers()
+	err = e.store.LoadUserStates(ctx, e.id(), func(user string, state []byte) error {
+		u, err := e.engine.UnmarshalState(user, state)
 		if err != nil {
 			return err
 		}
-		flush()
+		users.Put(u)
+		return nil
+	})
+	if err != nil {
+		e.log.Error(err, "saved user states cannot be read; evaluating every event again")
+		return nil
 	}
-	e.watermark = upTo
+	e.users, e.watermark = users, saved.Seq
+	return nil
+}
+
+// saveUsers saves the states of the users not saved yet (all with
+// replace) with the watermark, in one transaction: a restart goes on from
+// there.
+func (e *Evaluator) saveUsers(ctx context.Context, replace bool) error {
+	if !e.engine.Persistent() || (!replace && len(e.unsaved) == 0 && e.savedSeq == e.watermark) {
+		return nil
+	}
+	var states []store.UserState
+	if replace {
+		states = make([]store.UserState, 0, e.users.Len())
+		for i := range e.users.Len() {
+			u := e.users.At(i)
+			states = append(states, store.UserState{User: u.User, State: u.MarshalState()})
+		}
+	} else {
+		states = make([]store.UserState, 0, len(e.unsaved))
+		for user := range e.unsaved {
+			states = append(states, store.UserState{User: user, State: e.users.Get(user).MarshalState()})
+		}
+	}
+	doc, err := json.Marshal(usersDoc{Seq: e.watermark, Hash: e.engine.StateHash()})
+	if err != nil {
+		return err
+	}
+	if err := e.store.SaveUserStates(ctx, e.id(), states, replace, usersStateKey, doc); err != nil {
+		return err
+	}
+	clear(e.unsaved)
+	e.savedSeq = e.watermark
 	return nil
 }
 

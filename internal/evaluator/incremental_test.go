@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,12 +16,13 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/journey"
 	"github.com/cjm-dev/journey-operator/internal/render"
+	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
 )
 
 // comparable keeps what must not depend on how the evaluation got there.
 func comparable(s journey.Snapshot) journey.Snapshot {
-	s.EvaluatedAt, s.Sources, s.Feedback = time.Time{}, nil, nil
+	s.Name, s.EvaluatedAt, s.Sources, s.Feedback = "", time.Time{}, nil, nil
 	for i := range s.Alerts {
 		s.Alerts[i].Instances = nil
 	}
@@ -45,6 +47,34 @@ func TestIncrementalEqualsFull(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	commitLateEvents(t, st, asOf)
+
+	got, err := inc.Once(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fullRecompute(t, cfg, st, asOf)
+	if !reflect.DeepEqual(comparable(got), comparable(want)) {
+		t.Errorf("incremental:\n%+v\nfull:\n%+v", comparable(got), comparable(want))
+	}
+	if got.Users <= 2000 {
+		t.Errorf("new users did not appear: %d users", got.Users)
+	}
+	families, _ := reg.Gather()
+	for _, f := range families {
+		if f.GetName() == "journey_events_behind_watermark" {
+			if v := f.GetMetric()[0].GetGauge().GetValue(); v != 250 {
+				t.Errorf("the incremental evaluation caught up %v events, want the 250 new ones", v)
+			}
+		}
+	}
+}
+
+// commitLateEvents commits 250 new events (about 1%) over the sample's last
+// day: existing users stream, fail payments and churn; new users browse.
+func commitLateEvents(t *testing.T, st store.Store, asOf time.Time) {
+	t.Helper()
+	ctx := context.Background()
 	// About 1% new events over the last day: existing users stream, fail
 	// payments and churn; new users browse and start trials.
 	r := rand.New(rand.NewPCG(7, 7))
@@ -74,30 +104,93 @@ func TestIncrementalEqualsFull(t *testing.T) {
 		}
 	}
 
-	got, err := inc.Once(ctx)
+}
+
+// fullRecompute evaluates the map from every event: under another name, so
+// that no state saved for the map is used.
+func fullRecompute(t *testing.T, cfg runconfig.Journey, st store.Store, asOf time.Time) journey.Snapshot {
+	t.Helper()
+	cfg.Name += "-recomputed"
+	env, _ := expr.NewEnv()
+	full, err := evaluator.New(env, cfg, st, nil, prometheus.NewRegistry(), func() time.Time { return asOf }, logr.Discard(), evaluator.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	full, err := evaluator.New(env, cfg, st, nil, prometheus.NewRegistry(), clock, logr.Discard(), evaluator.Options{})
+	snap, err := full.Once(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := full.Once(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(comparable(got), comparable(want)) {
-		t.Errorf("incremental:\n%+v\nfull:\n%+v", comparable(got), comparable(want))
-	}
-	if got.Users <= 2000 {
-		t.Errorf("new users did not appear: %d users", got.Users)
-	}
-	families, _ := reg.Gather()
-	for _, f := range families {
-		if f.GetName() == "journey_events_behind_watermark" {
-			if v := f.GetMetric()[0].GetGauge().GetValue(); v != 250 {
-				t.Errorf("the incremental evaluation caught up %v events, want the 250 new ones", v)
-			}
+	return snap
+}
+
+// countingStore counts the events evaluators read (from several readers
+// at once).
+type countingStore struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (c *countingStore) read() int { return int(c.n.Load()) }
+
+func (c *countingStore) ScanEvents(ctx context.Context, q store.EventQuery, fn func(*store.Event, []byte) error) error {
+	return c.Store.ScanEvents(ctx, q, func(e *store.Event, attrs []byte) error {
+		c.n.Add(1)
+		return fn(e, attrs)
+	})
+}
+
+// An evaluator that restarts goes on from the user states saved in the
+// store and reads only the events ingested since; one whose stages changed
+// evaluates every event again.
+func TestRestartResumesFromSavedStates(t *testing.T) {
+	ctx := context.Background()
+	smp := newSample(t)
+	asOf := smp.asOf
+	cfg := render.JourneyConfig(&smp.journey, smp.sources)
+	env, _ := expr.NewEnv()
+	start := func(cfg runconfig.Journey) (*evaluator.Evaluator, *countingStore) {
+		c := &countingStore{Store: smp.store}
+		ev, err := evaluator.New(env, cfg, c, nil, prometheus.NewRegistry(), func() time.Time { return asOf }, logr.Discard(), evaluator.Options{})
+		if err != nil {
+			t.Fatal(err)
 		}
+		return ev, c
+	}
+	first, c1 := start(cfg)
+	if _, err := first.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	total := c1.read()
+	if total < 10_000 {
+		t.Fatalf("the first evaluation read %d events", total)
+	}
+
+	commitLateEvents(t, smp.store, asOf)
+	second, c2 := start(cfg) // a new process
+	got, err := second.Once(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.read() < 250 || c2.read() > total/10 {
+		t.Errorf("after a restart the evaluator read %d events of %d; want the 250 new ones and the history of late ones' users only", c2.read(), total)
+	}
+	if want := fullRecompute(t, cfg, smp.store, asOf); !reflect.DeepEqual(comparable(got), comparable(want)) {
+		t.Errorf("resumed:\n%+v\nrecomputed:\n%+v", comparable(got), comparable(want))
+	}
+	// Nothing new: nothing read.
+	c2.n.Store(0)
+	if _, err := second.Once(ctx); err != nil || c2.read() != 0 {
+		t.Errorf("an evaluation with nothing new read %d events (%v)", c2.read(), err)
+	}
+
+	changed := cfg
+	changed.Spec = *cfg.Spec.DeepCopy()
+	changed.Spec.Stages[3].EnterWhen = `user.sum("playback", "minutes", duration("168h")) >= 240.0`
+	third, c3 := start(changed)
+	if _, err := third.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c3.read() != total+250 {
+		t.Errorf("with a changed stage the evaluator read %d events, want all %d", c3.read(), total+250)
 	}
 }

@@ -40,6 +40,7 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/decls"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/ext"
@@ -95,6 +96,12 @@ type User struct {
 // NewUser binds a user's stage and history for evaluation.
 func NewUser(stage string, enteredAt time.Time, h UserHistory) *User {
 	return &User{Stage: stage, EnteredAt: enteredAt, history: h}
+}
+
+// Bind points u at another user's stage and history, so that one value,
+// converted once by UserValue, serves every evaluation of a goroutine.
+func (u *User) Bind(stage string, enteredAt time.Time, h UserHistory) {
+	u.Stage, u.EnteredAt, u.history = stage, enteredAt, h
 }
 
 // Journey is the value of the journey variable.
@@ -211,6 +218,16 @@ func (e *Env) Compile(c Context, src string) (*cel.Ast, error) {
 	return checked, nil
 }
 
+// UserValue converts u to its CEL value once; Bind changes what it holds
+// between evaluations. Converting a user for every evaluation costs more
+// than most expressions do.
+func (e *Env) UserValue(u *User) ref.Val {
+	return e.envs[StageCondition].CELTypeAdapter().NativeToValue(u)
+}
+
+// Adapter converts Go values to CEL values in the evaluation environments.
+func (e *Env) Adapter() types.Adapter { return e.envs[StageCondition].CELTypeAdapter() }
+
 // Program compiles src and plans it for evaluation.
 func (e *Env) Program(c Context, src string) (cel.Program, error) {
 	checked, err := e.Compile(c, src)
@@ -275,35 +292,61 @@ var positionPrefix = regexp.MustCompile(`^<input>:\d+:(\d+): `)
 func userFunctions() cel.EnvOption {
 	user := cel.ObjectType(userTypeName)
 	s, d := cel.StringType, cel.DurationType
+	// The checker has typed the arguments, but a dyn one (an attribute, say)
+	// may be anything at run time: args reads them without the generic
+	// per-call type guards, which cost more than the helpers themselves.
 	return cel.Lib(funcLib{
 		cel.Function("count", cel.MemberOverload("user_count_string_string_duration",
 			[]*cel.Type{user, s, s, d}, cel.IntType,
-			cel.FunctionBinding(func(args ...ref.Val) ref.Val {
-				u, err := userOf(args[0])
+			cel.FunctionBinding(func(a ...ref.Val) ref.Val {
+				u, tp, typ, w, _, err := userArgs(a)
 				if err != nil {
-					return types.NewErr("%v", err)
+					return err
 				}
-				return types.Int(u.history.Count(str(args[1]), str(args[2]), dur(args[3])))
-			}))),
+				return types.Int(u.history.Count(tp, typ, w))
+			})), decls.DisableTypeGuards(true)),
 		cel.Function("sum", cel.MemberOverload("user_sum_string_string_duration",
 			[]*cel.Type{user, s, s, d}, cel.DoubleType,
-			cel.FunctionBinding(func(args ...ref.Val) ref.Val {
-				u, err := userOf(args[0])
+			cel.FunctionBinding(func(a ...ref.Val) ref.Val {
+				u, tp, attr, w, _, err := userArgs(a)
 				if err != nil {
-					return types.NewErr("%v", err)
+					return err
 				}
-				return types.Double(u.history.Sum(str(args[1]), str(args[2]), dur(args[3])))
-			}))),
+				return types.Double(u.history.Sum(tp, attr, w))
+			})), decls.DisableTypeGuards(true)),
 		cel.Function("sumBetween", cel.MemberOverload("user_sumBetween_string_string_duration_duration",
 			[]*cel.Type{user, s, s, d, d}, cel.DoubleType,
-			cel.FunctionBinding(func(args ...ref.Val) ref.Val {
-				u, err := userOf(args[0])
+			cel.FunctionBinding(func(a ...ref.Val) ref.Val {
+				u, tp, attr, from, to, err := userArgs(a)
 				if err != nil {
-					return types.NewErr("%v", err)
+					return err
 				}
-				return types.Double(u.history.SumBetween(str(args[1]), str(args[2]), dur(args[3]), dur(args[4])))
-			}))),
+				return types.Double(u.history.SumBetween(tp, attr, from, to))
+			})), decls.DisableTypeGuards(true)),
 	})
+}
+
+// userArgs reads a user helper's arguments: the user, two strings and one
+// or two durations.
+func userArgs(a []ref.Val) (u *User, s1, s2 string, d1, d2 time.Duration, err ref.Val) {
+	u, ok := a[0].Value().(*User)
+	if !ok || u.history == nil {
+		return nil, "", "", 0, 0, types.NewErr("user is not bound to a history")
+	}
+	x, ok1 := a[1].(types.String)
+	y, ok2 := a[2].(types.String)
+	w, ok3 := a[3].(types.Duration)
+	if !ok1 || !ok2 || !ok3 {
+		return nil, "", "", 0, 0, types.NewErr("user helper: want (string, string, duration), got (%s, %s, %s)", a[1].Type(), a[2].Type(), a[3].Type())
+	}
+	if len(a) > 4 {
+		v, ok := a[4].(types.Duration)
+		if !ok {
+			return nil, "", "", 0, 0, types.NewErr("user helper: want a duration, got %s", a[4].Type())
+		}
+		d2 = v.Duration
+	}
+	return u, string(x), string(y), w.Duration, d2, nil
 }
 
 func journeyFunctions() cel.EnvOption {
@@ -337,13 +380,6 @@ type funcLib []cel.EnvOption
 func (l funcLib) CompileOptions() []cel.EnvOption   { return l }
 func (funcLib) ProgramOptions() []cel.ProgramOption { return nil }
 
-func userOf(v ref.Val) (*User, error) {
-	if u, ok := v.Value().(*User); ok && u.history != nil {
-		return u, nil
-	}
-	return nil, fmt.Errorf("user is not bound to a history")
-}
-
 func journeyOf(v ref.Val) (*Journey, error) {
 	if j, ok := v.Value().(*Journey); ok && j.stats != nil {
 		return j, nil
@@ -352,5 +388,3 @@ func journeyOf(v ref.Val) (*Journey, error) {
 }
 
 func str(v ref.Val) string { s, _ := v.Value().(string); return s }
-
-func dur(v ref.Val) time.Duration { d, _ := v.Value().(time.Duration); return d }

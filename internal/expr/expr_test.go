@@ -141,6 +141,21 @@ func TestHelpersEvaluate(t *testing.T) {
 		t.Errorf("user.stage: %v, %v", out, err)
 	}
 
+	// A dyn argument of the wrong type at run time is an evaluation error
+	// (the condition does not hold), not a panic.
+	dyn, err := env.Program(expr.StageCondition, `user.count(event.attributes.tp, "x", duration("1h")) > 0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := map[string]any{"attributes": map[string]any{"tp": 5}}
+	if out, _, err := dyn.Eval(map[string]any{"event": event, "user": expr.NewUser("", time.Now(), history{})}); err == nil {
+		t.Errorf("count(5, ...) evaluated to %v", out)
+	}
+	event["attributes"] = map[string]any{"tp": "billing"}
+	if _, _, err := dyn.Eval(map[string]any{"event": event, "user": expr.NewUser("", time.Now(), history{})}); err != nil {
+		t.Errorf("count(\"billing\", ...): %v", err)
+	}
+
 	conv, err := env.Program(expr.JourneyAlert, `journey.conversion("Trial", "Subscribed") < 0.15 && journey.users("Trial") == 200`)
 	if err != nil {
 		t.Fatal(err)

@@ -1,18 +1,27 @@
 package journey
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
-	"sort"
+	"math/bits"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
+	"github.com/tidwall/gjson"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/expr"
-	"github.com/cjm-dev/journey-operator/internal/pipeline"
 	"github.com/cjm-dev/journey-operator/internal/store"
 )
 
@@ -23,21 +32,72 @@ type compiled struct {
 
 // Engine evaluates one journey map: compiled once, used for every user.
 type Engine struct {
+	env           *expr.Env
 	spec          v1alpha1.JourneyMapSpec
 	stages        []compiled
 	userAlerts    []compiled
 	journeyAlerts []compiled
 	window        time.Duration
+
+	// series are what the user helper calls of the stages and User-scoped
+	// alerts look at, each with the longest window any call gives it, when
+	// every call's arguments are constants (bounded). Then a user's history
+	// is just those series' points within their windows; otherwise it is
+	// every event of the user.
+	series  []expr.Series
+	bounded bool
+	// decodeAll: some expression reads event.attributes, so every event's
+	// attributes are decoded; else only those of touchpoints a sum series
+	// reads (sumTouchpoints).
+	decodeAll      bool
+	sumTouchpoints map[string]bool
+	// paths are the sum series' attributes as gjson paths, by series.
+	paths []string
+	// hash identifies what a saved user state depends on.
+	hash string
+	// byEventKind marks the stages whose condition reads nothing but the
+	// event's touchpoint, type, source and system: its result for one
+	// such combination is its result for every event of it, so it is
+	// evaluated once per combination (see activation.kinds).
+	byEventKind []bool
 }
+
+// eventKindFields are the event fields with few distinct values.
+var eventKindFields = map[string]bool{"touchpoint": true, "type": true, "source": true, "system": true}
 
 // NewEngine compiles a map's stages and alerts with the shared environment.
 func NewEngine(env *expr.Env, spec v1alpha1.JourneyMapSpec) (*Engine, error) {
-	e := &Engine{spec: spec, window: 336 * time.Hour}
+	if len(spec.Stages) > 64 {
+		return nil, fmt.Errorf("a journey map has at most 64 stages, this one %d", len(spec.Stages))
+	}
+	e := &Engine{env: env, spec: spec, window: 336 * time.Hour, bounded: true, sumTouchpoints: map[string]bool{}}
 	if spec.ConversionWindow != nil {
 		e.window = spec.ConversionWindow.Duration
 	}
+	footprint := func(c expr.Context, src string) error {
+		f, err := env.Footprint(c, src)
+		if err != nil {
+			return err
+		}
+		if c == expr.StageCondition {
+			kind := !f.User && !f.AllEventFields
+			for field := range f.EventFields {
+				kind = kind && eventKindFields[field]
+			}
+			e.byEventKind = append(e.byEventKind, kind)
+		}
+		e.bounded = e.bounded && f.Bounded
+		e.decodeAll = e.decodeAll || f.AllEventFields || f.EventFields["attributes"]
+		for _, s := range f.Series {
+			e.addSeries(s)
+		}
+		return nil
+	}
 	for _, s := range spec.Stages {
 		prg, err := env.Program(expr.StageCondition, string(s.EnterWhen))
+		if err == nil {
+			err = footprint(expr.StageCondition, string(s.EnterWhen))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("stage %s enterWhen: %w", s.Name, err)
 		}
@@ -49,77 +109,198 @@ func NewEngine(env *expr.Env, spec v1alpha1.JourneyMapSpec) (*Engine, error) {
 			ctx, dst = expr.JourneyAlert, &e.journeyAlerts
 		}
 		prg, err := env.Program(ctx, string(a.Expression))
+		if err == nil && ctx == expr.UserAlert {
+			err = footprint(ctx, string(a.Expression))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("alert %s expression: %w", a.Name, err)
 		}
 		*dst = append(*dst, compiled{a.Name, prg})
 	}
+	if !e.bounded {
+		e.series = nil
+	}
+	e.paths = make([]string, len(e.series))
+	for i, s := range e.series {
+		if s.Attribute != "" {
+			e.sumTouchpoints[s.Touchpoint] = true
+			e.paths[i] = gjson.Escape(s.Attribute)
+		}
+	}
+	doc, _ := json.Marshal(struct {
+		Version int
+		Stages  []v1alpha1.Stage
+		Alerts  []v1alpha1.Alert
+		Series  []expr.Series
+	}{stateVersion, spec.Stages, spec.Alerts, e.series})
+	sum := sha256.Sum256(doc)
+	e.hash = hex.EncodeToString(sum[:])
 	return e, nil
 }
 
-// Move is one user's move between stages.
-type Move struct {
-	From, To string
-	At       time.Time
-}
-
-// UserState is one user's place in the journey.
-type UserState struct {
-	User string
-	// Stage is the last stage, in spec order, whose enterWhen held at one of
-	// the user's events ("" when none did); EnteredAt when it did first.
-	Stage     string
-	EnteredAt time.Time
-	// Entered maps each stage the user reached to when.
-	Entered map[string]time.Time
-	Moves   []Move
-	// Events are the user's events in time order, for the user helpers.
-	Events []store.Event
-}
-
-// EvaluateUser walks one user's events in time order. At each event the
-// user helpers answer as of that event's time. Stages only move forward: an
-// event moves the user to the last stage after the current one whose
-// enterWhen holds for it; a stage counts as entered (for the funnel) the
-// first time its enterWhen holds. A condition that cannot be evaluated for an event
-// (a missing attribute, say) does not hold.
-func (e *Engine) EvaluateUser(user string, events []store.Event) *UserState {
-	sort.SliceStable(events, func(i, j int) bool { return events[i].OccurredAt.Before(events[j].OccurredAt) })
-	u := &UserState{User: user, Entered: map[string]time.Time{}, Events: events}
-	cur := -1
-	for i, ev := range events {
-		vars := map[string]any{
-			"event": pipeline.EventVars(ev),
-			"user":  expr.NewUser(u.Stage, u.EnteredAt, &History{Events: events[:i+1], AsOf: ev.OccurredAt}),
-		}
-		// A stage is entered (for the funnel) the first time its condition
-		// holds, whatever stage the user is in: a trial user who streams a
-		// lot is Engaged before paying, and still converts to Subscribed at
-		// the first paid invoice. The user's stage moves forward only, to
-		// the last stage whose condition holds.
-		next := cur
-		for j := range e.stages {
-			if _, seen := u.Entered[e.stages[j].name]; seen && j <= cur {
-				continue
-			}
-			out, _, err := e.stages[j].prg.Eval(vars)
-			if err != nil || out != types.True {
-				continue
-			}
-			if _, seen := u.Entered[e.stages[j].name]; !seen {
-				u.Entered[e.stages[j].name] = ev.OccurredAt
-			}
-			if j > next {
-				next = j
-			}
-		}
-		if next > cur {
-			u.Moves = append(u.Moves, Move{From: u.Stage, To: e.stages[next].name, At: ev.OccurredAt})
-			u.Stage, u.EnteredAt = e.stages[next].name, ev.OccurredAt
-			cur = next
+func (e *Engine) addSeries(s expr.Series) {
+	for i, have := range e.series {
+		if have.Touchpoint == s.Touchpoint && have.Type == s.Type && have.Attribute == s.Attribute {
+			e.series[i].Window = max(have.Window, s.Window)
+			return
 		}
 	}
-	return u
+	e.series = append(e.series, s)
+}
+
+// seriesIndex finds a series; -1 matches no point.
+func (e *Engine) seriesIndex(touchpoint, eventType, attribute string) int32 {
+	for i, s := range e.series {
+		if s.Touchpoint == touchpoint && s.Type == eventType && s.Attribute == attribute {
+			return int32(i)
+		}
+	}
+	return -1
+}
+
+// Persistent says whether a user's state is complete without their events,
+// so that it can be saved and evaluation go on from it after a restart:
+// true when every helper call is bounded.
+func (e *Engine) Persistent() bool { return e.bounded }
+
+// StateHash identifies what saved user states depend on: the stages,
+// alerts and the series kept. States saved under another hash are stale.
+func (e *Engine) StateHash() string { return e.hash }
+
+// attributes says what the engine reads of the attributes of an event of
+// the touchpoint: nothing, the numbers of its sum series (from the JSON as
+// read, raw), or everything (decoded into Event.Attributes) when an
+// expression reads event.attributes or the history keeps whole events.
+func (e *Engine) attributes(touchpoint string) (decode, raw bool) {
+	if e.decodeAll || !e.bounded {
+		return true, false
+	}
+	return false, e.sumTouchpoints[touchpoint]
+}
+
+// advance evaluates a user's events, in time order and all newer than the
+// ones evaluated before. At each event the user helpers answer as of that
+// event's time. Stages only move forward: an event moves the user to the
+// last stage after the current one whose enterWhen holds for it; a stage
+// counts as entered (for the funnel) the first time its enterWhen holds,
+// whatever stage the user is in: a trial user who streams a lot is Engaged
+// before paying, and still converts to Subscribed at the first paid
+// invoice. A condition that cannot be evaluated for an event (a missing
+// attribute, say) does not hold.
+//
+// raws, when not nil, are the events' attributes as read, for the series
+// to take their numbers from without decoding the rest.
+func (e *Engine) advance(u *UserState, events []store.Event, raws [][]byte, act *activation) {
+	ph := &pointHistory{e: e}
+	eh := &eventHistory{}
+	for i := range events {
+		ev := &events[i]
+		at := ev.OccurredAt.UnixNano()
+		var raw []byte
+		if raws != nil {
+			raw = raws[i]
+		}
+		e.record(u, ev, raw, at)
+		var h expr.UserHistory
+		if e.bounded {
+			ph.points, ph.asOf = u.points, at
+			h = ph
+		} else {
+			eh.events, eh.asOf = u.events, ev.OccurredAt
+			h = eh
+		}
+		act.bind(ev)
+		act.user.Bind(u.Stage(), u.EnteredAt(), h)
+		cur := u.stage
+		next := cur
+		for j := range e.stages {
+			bit := uint64(1) << j
+			if u.reached&bit != 0 && j <= cur {
+				continue
+			}
+			if !e.holds(j, act) {
+				continue
+			}
+			if u.reached&bit == 0 {
+				u.reached |= bit
+				u.entered[j] = at
+			}
+			next = max(next, j)
+		}
+		if next > cur {
+			u.stage, u.enteredAt = next, at
+			u.path |= 1 << next
+		}
+		u.last = at
+	}
+	act.bind(nil)
+	e.prune(u)
+}
+
+// holds evaluates stage j's condition for the bound event and user.
+func (e *Engine) holds(j int, act *activation) bool {
+	if !e.byEventKind[j] {
+		out, _, err := e.stages[j].prg.Eval(act)
+		return err == nil && out == types.True
+	}
+	k := act.kindOf()
+	results := act.results[j]
+	if k < len(results) && results[k] != 0 {
+		return results[k] == 2
+	}
+	out, _, err := e.stages[j].prg.Eval(act)
+	v := err == nil && out == types.True
+	if k >= len(results) {
+		results = append(results, make([]uint8, k+1-len(results))...)
+		act.results[j] = results
+	}
+	results[k] = 1
+	if v {
+		results[k] = 2
+	}
+	return v
+}
+
+// record adds an event to the user's history. A sum series takes its
+// number from raw when given, else from the decoded attributes.
+func (e *Engine) record(u *UserState, ev *store.Event, raw []byte, at int64) {
+	if ev.Touchpoint == FeedbackTouchpoint {
+		u.responded = max(u.responded, at)
+	}
+	if !e.bounded {
+		u.events = append(u.events, *ev)
+		return
+	}
+	for i, s := range e.series {
+		if s.Touchpoint != ev.Touchpoint {
+			continue
+		}
+		switch {
+		case s.Type != "" && s.Type == ev.Type:
+			u.points = append(u.points, point{at: at, series: int32(i)})
+		case s.Attribute != "" && raw != nil:
+			if r := gjson.GetBytes(raw, e.paths[i]); r.Type == gjson.Number {
+				u.points = append(u.points, point{at: at, series: int32(i), val: r.Num})
+			}
+		case s.Attribute != "":
+			if v, ok := number(ev.Attributes[s.Attribute]); ok {
+				u.points = append(u.points, point{at: at, series: int32(i), val: v})
+			}
+		}
+	}
+}
+
+// prune drops the points no helper can see again: those a series' window
+// back from the user's newest event has passed.
+func (e *Engine) prune(u *UserState) {
+	keep := u.points[:0]
+	for _, p := range u.points {
+		if p.at > u.last-int64(e.series[p.series].Window) {
+			keep = append(keep, p)
+		}
+	}
+	clear(u.points[len(keep):])
+	u.points = keep
 }
 
 // AlertMemory remembers, per alert instance ("alert" or "alert/user"), since
@@ -128,55 +309,68 @@ func (e *Engine) EvaluateUser(user string, events []store.Event) *UserState {
 type AlertMemory map[string]time.Time
 
 // Snapshot counts the users, evaluates the alerts as of now and returns what
-// the evaluation found, with the alert memory to keep for the next one.
-func (e *Engine) Snapshot(namespace, name string, users []*UserState, now time.Time, mem AlertMemory) (Snapshot, AlertMemory) {
-	s := Snapshot{Namespace: namespace, Name: name, EvaluatedAt: now, Users: int64(len(users))}
-	inStage := map[string]int64{}
-	moves := map[[2]string]int64{}
-	for _, u := range users {
-		if u.Stage != "" {
-			inStage[u.Stage]++
-		}
-		for _, m := range u.Moves {
-			moves[[2]string{m.From, m.To}]++
-		}
+// the evaluation found, with the alert memory to keep for the next one. It
+// reads each user's compact state once per count: no events.
+func (e *Engine) Snapshot(namespace, name string, us *Users, now time.Time, mem AlertMemory) (Snapshot, AlertMemory) {
+	s := Snapshot{Namespace: namespace, Name: name, EvaluatedAt: now, Users: int64(us.Len())}
+	n := len(e.stages)
+	inStage := make([]int64, n)
+	entered := make([]int64, n)
+	churned := make([]int64, n)
+	moves := map[[2]int]int64{} // from+1, to
+	var lastBit uint64
+	if n > 0 {
+		lastBit = 1 << (n - 1)
 	}
-	last := ""
-	if n := len(e.spec.Stages); n > 0 {
-		last = e.spec.Stages[n-1].Name
-	}
-	for _, st := range e.spec.Stages {
-		var entered, churned int64
-		for _, u := range users {
-			if at, ok := u.Entered[st.Name]; ok {
-				entered++
-				if ct, ok := u.Entered[last]; ok && st.Name != last && !ct.Before(at) {
-					churned++
-				}
+	for i := range us.list {
+		u := &us.list[i]
+		if u.stage >= 0 {
+			inStage[u.stage]++
+		}
+		from := -1
+		for p := u.path; p != 0; p &= p - 1 {
+			to := bits.TrailingZeros64(p)
+			moves[[2]int{from + 1, to}]++
+			from = to
+		}
+		for j := 0; j < n; j++ {
+			if u.reached&(1<<j) == 0 {
+				continue
+			}
+			entered[j]++
+			if j < n-1 && u.reached&lastBit != 0 && u.entered[n-1] >= u.entered[j] {
+				churned[j]++
 			}
 		}
-		sc := StageCount{Name: st.Name, Description: st.Description, Users: inStage[st.Name]}
-		if entered > 0 && st.Name != last {
-			sc.ChurnRate = float64(churned) / float64(entered)
+	}
+	for j, st := range e.spec.Stages {
+		sc := StageCount{Name: st.Name, Description: st.Description, Users: inStage[j]}
+		if entered[j] > 0 && j < n-1 {
+			sc.ChurnRate = float64(churned[j]) / float64(entered[j])
 		}
 		s.Stages = append(s.Stages, sc)
 	}
-	for k, n := range moves {
-		s.Transitions = append(s.Transitions, Transition{From: k[0], To: k[1], Users: n})
-	}
-	sort.Slice(s.Transitions, func(i, j int) bool {
-		a, b := s.Transitions[i], s.Transitions[j]
-		if a.From != b.From {
-			return e.stageIndex(a.From) < e.stageIndex(b.From)
+	for k, c := range moves {
+		from := ""
+		if k[0] > 0 {
+			from = e.stages[k[0]-1].name
 		}
-		return e.stageIndex(a.To) < e.stageIndex(b.To)
+		s.Transitions = append(s.Transitions, Transition{From: from, To: e.stages[k[1]].name, Users: c})
+	}
+	slices.SortFunc(s.Transitions, func(a, b Transition) int {
+		if c := cmp.Compare(e.stageIndex(a.From), e.stageIndex(b.From)); c != 0 {
+			return c
+		}
+		return cmp.Compare(e.stageIndex(a.To), e.stageIndex(b.To))
 	})
-	for i := 0; i+1 < len(e.spec.Stages); i++ {
-		s.Funnel = append(s.Funnel, e.conversion(users, e.spec.Stages[i].Name, e.spec.Stages[i+1].Name))
+	for i := 0; i+1 < n; i++ {
+		s.Funnel = append(s.Funnel, e.conversion(us, i, i+1, true))
 	}
 
 	next := AlertMemory{}
-	stats := journeyStats{snap: &s, users: users, engine: e}
+	stats := journeyStats{snap: &s, users: us, engine: e}
+	var act *activation
+	ph, eh := &pointHistory{e: e, asOf: now.UnixNano()}, &eventHistory{asOf: now}
 	for _, a := range e.spec.Alerts {
 		st := AlertState{Name: a.Name, Scope: string(a.Scope), Severity: a.Severity, Labels: a.Labels, Annotations: a.Annotations}
 		var hold time.Duration
@@ -204,11 +398,23 @@ func (e *Engine) Snapshot(namespace, name string, users []*UserState, now time.T
 			out, _, err := prg.Eval(map[string]any{"journey": expr.NewJourney(stats)})
 			judge(a.Name, "", err == nil && out == types.True)
 		} else {
+			if act == nil {
+				act = e.newActivation()
+			}
 			prg := e.find(e.userAlerts, a.Name)
-			for _, u := range users {
-				out, _, err := prg.Eval(map[string]any{"user": expr.NewUser(u.Stage, u.EnteredAt, &History{Events: u.Events, AsOf: now})})
+			for i := range us.list {
+				u := &us.list[i]
+				var h expr.UserHistory = ph
+				if e.bounded {
+					ph.points = u.points
+				} else {
+					eh.events, h = u.events, eh
+				}
+				act.user.Bind(u.Stage(), u.EnteredAt(), h)
+				out, _, err := prg.Eval(act)
 				judge(a.Name+"/"+u.User, u.User, err == nil && out == types.True)
 			}
+			slices.SortFunc(st.Instances, func(a, b AlertInstance) int { return strings.Compare(a.User, b.User) })
 		}
 		s.Alerts = append(s.Alerts, st)
 	}
@@ -233,20 +439,28 @@ func (e *Engine) stageIndex(name string) int {
 	return -1
 }
 
-// conversion is the share of users who entered from and then entered to
-// within the conversion window.
-func (e *Engine) conversion(users []*UserState, from, to string) FunnelStep {
-	f := FunnelStep{From: from, To: to}
-	var waits []time.Duration
-	for _, u := range users {
-		start, ok := u.Entered[from]
-		if !ok {
+// conversion is the share of users who entered stage from and then stage
+// to within the conversion window; with median, also the median time it
+// took them.
+func (e *Engine) conversion(us *Users, from, to int, median bool) FunnelStep {
+	f := FunnelStep{From: e.stages[from].name, To: e.stages[to].name}
+	fromBit, toBit := uint64(1)<<from, uint64(1)<<to
+	window := int64(e.window)
+	var waits []int64
+	for i := range us.list {
+		u := &us.list[i]
+		if u.reached&fromBit == 0 {
 			continue
 		}
 		f.Entered++
-		if end, ok := u.Entered[to]; ok && !end.Before(start) && end.Sub(start) <= e.window {
+		if u.reached&toBit == 0 {
+			continue
+		}
+		if wait := u.entered[to] - u.entered[from]; wait >= 0 && wait <= window {
 			f.Converted++
-			waits = append(waits, end.Sub(start))
+			if median {
+				waits = append(waits, wait)
+			}
 		}
 	}
 	f.DropOff = f.Entered - f.Converted
@@ -254,8 +468,8 @@ func (e *Engine) conversion(users []*UserState, from, to string) FunnelStep {
 		f.Rate = float64(f.Converted) / float64(f.Entered)
 	}
 	if len(waits) > 0 {
-		sort.Slice(waits, func(i, j int) bool { return waits[i] < waits[j] })
-		f.MedianTimeToConvert = waits[len(waits)/2]
+		slices.Sort(waits)
+		f.MedianTimeToConvert = time.Duration(waits[len(waits)/2])
 	}
 	return f
 }
@@ -264,7 +478,7 @@ func (e *Engine) conversion(users []*UserState, from, to string) FunnelStep {
 // Journey-scoped alerts.
 type journeyStats struct {
 	snap   *Snapshot
-	users  []*UserState
+	users  *Users
 	engine *Engine
 }
 
@@ -278,83 +492,212 @@ func (j journeyStats) Users(stage string) int64 {
 }
 
 func (j journeyStats) Conversion(from, to string) float64 {
-	return j.engine.conversion(j.users, from, to).Rate
+	f, t := j.engine.stageIndex(from), j.engine.stageIndex(to)
+	if f < 0 || t < 0 {
+		return 0
+	}
+	return j.engine.conversion(j.users, f, t, false).Rate
 }
 
-// History answers the user helpers from a user's events as of a time:
-// events after AsOf do not count, windows reach back from AsOf.
-type History struct {
-	Events []store.Event
-	AsOf   time.Time
+// batchEvents is about how many events the reader hands a worker at once.
+const batchEvents = 4096
+
+// userBatch is whole users' events, in the order of the store, with their
+// attributes as read where the engine reads them.
+type userBatch struct {
+	events []store.Event
+	raws   [][]byte
 }
 
-func (h *History) in(e store.Event, from, to time.Duration) bool {
-	return e.OccurredAt.After(h.AsOf.Add(-from)) && !e.OccurredAt.After(h.AsOf.Add(-to))
-}
-
-// Count counts events of a touchpoint and type within window.
-func (h *History) Count(touchpoint, eventType string, window time.Duration) int64 {
-	var n int64
-	for _, e := range h.Events {
-		if e.Touchpoint == touchpoint && e.Type == eventType && h.in(e, window, 0) {
-			n++
+// EvaluateStore evaluates every user of the sources' events in the store:
+// a goroutine per core reads a partition of the users' events and another
+// per core decodes and evaluates them, a user's events always together.
+func (e *Engine) EvaluateStore(ctx context.Context, st store.Store, sources []string) (*Users, error) {
+	workers := max(1, runtime.GOMAXPROCS(0))
+	g, ctx := errgroup.WithContext(ctx)
+	batches := make(chan *userBatch, 2*workers)
+	results := make(chan []UserState, 2*workers)
+	send := func(b *userBatch) error {
+		select {
+		case batches <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	return n
-}
-
-// Sum adds up a numeric attribute of a touchpoint's events within window.
-func (h *History) Sum(touchpoint, attribute string, window time.Duration) float64 {
-	return h.SumBetween(touchpoint, attribute, window, 0)
-}
-
-// SumBetween adds it up between from and to ago (from > to).
-func (h *History) SumBetween(touchpoint, attribute string, from, to time.Duration) float64 {
-	var sum float64
-	for _, e := range h.Events {
-		if e.Touchpoint != touchpoint || !h.in(e, from, to) {
-			continue
-		}
-		switch v := e.Attributes[attribute].(type) {
-		case float64:
-			sum += v
-		case int64:
-			sum += float64(v)
-		case int:
-			sum += float64(v)
+	// One reader per partition of the users: reading and decoding rows is
+	// much of the work, and the database sorts each part on its own.
+	var readers sync.WaitGroup
+	for k := range workers {
+		readers.Add(1)
+		g.Go(func() error {
+			defer readers.Done()
+			b := &userBatch{}
+			q := store.EventQuery{Sources: sources, Partition: k, Partitions: workers}
+			err := st.ScanEvents(ctx, q, func(ev *store.Event, attrs []byte) error {
+				if n := len(b.events); n >= batchEvents && b.events[n-1].UserID != ev.UserID {
+					if err := send(b); err != nil {
+						return err
+					}
+					b = &userBatch{events: make([]store.Event, 0, n), raws: make([][]byte, 0, n)}
+				}
+				c, raw := e.take(ev, attrs)
+				b.events, b.raws = append(b.events, c), append(b.raws, raw)
+				return nil
+			})
+			if err != nil || len(b.events) == 0 {
+				return err
+			}
+			return send(b)
+		})
+	}
+	go func() { readers.Wait(); close(batches) }()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		g.Go(func() error {
+			defer wg.Done()
+			act := e.newActivation()
+			for b := range batches {
+				out, err := e.evaluateBatch(b, act)
+				if err != nil {
+					return err
+				}
+				select {
+				case results <- out:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		})
+	}
+	go func() { wg.Wait(); close(results) }()
+	us := e.NewUsers()
+	for out := range results {
+		for _, u := range out {
+			us.Put(u)
 		}
 	}
-	return sum
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return us, nil
 }
 
-// EvaluateStore evaluates every user of the sources' events in the store.
-func (e *Engine) EvaluateStore(ctx context.Context, st store.Store, sources []string) ([]*UserState, error) {
-	var users []*UserState
-	var cur []store.Event
-	flush := func() {
-		if len(cur) > 0 {
-			users = append(users, e.EvaluateUser(cur[0].UserID, cur))
-			cur = nil
+// evaluateBatch decodes a batch's attributes and evaluates its users.
+func (e *Engine) evaluateBatch(b *userBatch, act *activation) ([]UserState, error) {
+	for i, raw := range b.raws {
+		if err := e.decode(&b.events[i], raw); err != nil {
+			return nil, err
 		}
 	}
-	err := st.Events(ctx, sources, func(ev store.Event) error {
-		if len(cur) > 0 && cur[0].UserID != ev.UserID {
-			flush()
+	var out []UserState
+	for lo := 0; lo < len(b.events); {
+		hi := lo + 1
+		for hi < len(b.events) && b.events[hi].UserID == b.events[lo].UserID {
+			hi++
 		}
-		cur = append(cur, ev)
+		u := e.newUser(b.events[lo].UserID)
+		e.advance(&u, b.events[lo:hi], b.raws[lo:hi], act)
+		out = append(out, u)
+		lo = hi
+	}
+	return out, nil
+}
+
+// recomputeChunk bounds how many users' events one query reads.
+const recomputeChunk = 5_000
+
+// Update evaluates the events ingested after seq after and up to upTo, and
+// returns the users whose state changed. A user's new events that are all
+// newer than the ones evaluated go on from the user's state; a user with
+// an older one (a late event) is evaluated again from all their events.
+func (e *Engine) Update(ctx context.Context, st store.Store, sources []string, us *Users, after, upTo int64) ([]string, error) {
+	act := e.newActivation()
+	var changed, again []string
+	err := e.scanByUser(ctx, st, store.EventQuery{Sources: sources, AfterSeq: after, UpToSeq: upTo}, func(events []store.Event, raws [][]byte) error {
+		user := events[0].UserID
+		u := us.Get(user)
+		switch {
+		case u == nil:
+			u = us.Put(e.newUser(user))
+		case events[0].OccurredAt.UnixNano() <= u.last:
+			// Same-time events order by ID, so a tie may go before.
+			again = append(again, user)
+			return nil
+		}
+		e.advance(u, events, raws, act)
+		changed = append(changed, user)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	flush()
-	return users, nil
+	for lo := 0; lo < len(again); lo += recomputeChunk {
+		chunk := again[lo:min(lo+recomputeChunk, len(again))]
+		err := e.scanByUser(ctx, st, store.EventQuery{Sources: sources, Users: chunk}, func(events []store.Event, raws [][]byte) error {
+			u := us.Put(e.newUser(events[0].UserID))
+			e.advance(u, events, raws, act)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return append(changed, again...), nil
+}
+
+// scanByUser streams the events q selects, one user's at a time, with
+// what the engine reads of their attributes (see take).
+func (e *Engine) scanByUser(ctx context.Context, st store.Store, q store.EventQuery, fn func([]store.Event, [][]byte) error) error {
+	var cur []store.Event
+	var raws [][]byte
+	err := st.ScanEvents(ctx, q, func(ev *store.Event, attrs []byte) error {
+		if len(cur) > 0 && cur[0].UserID != ev.UserID {
+			if err := fn(cur, raws); err != nil {
+				return err
+			}
+			cur, raws = nil, nil // an unbounded user's state keeps the events
+		}
+		c, raw := e.take(ev, attrs)
+		if err := e.decode(&c, raw); err != nil {
+			return err
+		}
+		cur, raws = append(cur, c), append(raws, raw)
+		return nil
+	})
+	if err != nil || len(cur) == 0 {
+		return err
+	}
+	return fn(cur, raws)
+}
+
+// take copies an event as the store hands it over, with its attributes as
+// read when the engine reads them (see attributes).
+func (e *Engine) take(ev *store.Event, attrs []byte) (store.Event, []byte) {
+	if decode, raw := e.attributes(ev.Touchpoint); len(attrs) > 0 && (decode || raw) {
+		return *ev, bytes.Clone(attrs)
+	}
+	return *ev, nil
+}
+
+// decode decodes the attributes of an event taken, if the engine reads
+// them whole.
+func (e *Engine) decode(ev *store.Event, raw []byte) error {
+	if decode, _ := e.attributes(ev.Touchpoint); !decode || raw == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, &ev.Attributes); err != nil {
+		return fmt.Errorf("read event %s attributes: %w", ev.EventID, err)
+	}
+	return nil
 }
 
 // Replay evaluates as a running evaluator would have over the longest
 // alert `for` before asOf, at the map's evaluation interval, so a one-shot
 // evaluation (`journey run`) reports what would be firing by then.
-func (e *Engine) Replay(namespace, name string, users []*UserState, asOf time.Time) Snapshot {
+func (e *Engine) Replay(namespace, name string, us *Users, asOf time.Time) Snapshot {
 	interval := 5 * time.Minute
 	if e.spec.EvaluationInterval != nil && e.spec.EvaluationInterval.Duration > 0 {
 		interval = e.spec.EvaluationInterval.Duration
@@ -367,8 +710,8 @@ func (e *Engine) Replay(namespace, name string, users []*UserState, asOf time.Ti
 	}
 	var mem AlertMemory
 	for t := asOf.Add(-longest); t.Before(asOf); t = t.Add(interval) {
-		_, mem = e.Snapshot(namespace, name, users, t, mem)
+		_, mem = e.Snapshot(namespace, name, us, t, mem)
 	}
-	s, _ := e.Snapshot(namespace, name, users, asOf, mem)
+	s, _ := e.Snapshot(namespace, name, us, asOf, mem)
 	return s
 }

@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/cmd/run"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/journey"
@@ -20,9 +23,20 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/validate"
 )
 
+// sample is the default sample data, ingested, and its JourneyMap evaluated.
+type sample struct {
+	eng     *journey.Engine
+	users   *journey.Users
+	m       *sampledata.Manifest
+	asOf    time.Time
+	spec    v1alpha1.JourneyMapSpec
+	store   store.Store
+	sources []string
+}
+
 // evaluate ingests the default sample data and evaluates its JourneyMap as
 // of the data's last day.
-func evaluate(t *testing.T) (*journey.Engine, []*journey.UserState, *sampledata.Manifest, time.Time) {
+func evaluate(t *testing.T) sample {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -85,16 +99,17 @@ func evaluate(t *testing.T) (*journey.Engine, []*journey.UserState, *sampledata.
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	users, err := eng.EvaluateStore(ctx, st, sources)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return eng, users, m, asOf
+	return sample{eng: eng, users: users, m: m, asOf: asOf, spec: jm.Spec, store: st, sources: sources}
 }
 
 func TestJourneyOnTheSampleData(t *testing.T) {
-	eng, users, m, asOf := evaluate(t)
+	smp := evaluate(t)
+	eng, users, m, asOf := smp.eng, smp.users, smp.m, smp.asOf
 	snap, mem := eng.Snapshot("default", "streaming-journey", users, asOf, nil)
 
 	stage := map[string]int64{}
@@ -161,21 +176,74 @@ func TestJourneyOnTheSampleData(t *testing.T) {
 	}
 }
 
-// Stages only move forward, and the helpers answer as of each event.
-func TestStagesMoveForwardAsOfEachEvent(t *testing.T) {
-	eng, users, _, _ := evaluate(t)
-	_ = eng
-	order := map[string]int{"Discovery": 0, "Trial": 1, "Subscribed": 2, "Engaged": 3, "AtRisk": 4, "Churned": 5}
-	for _, u := range users {
-		prev := -1
-		for _, mv := range u.Moves {
-			if order[mv.To] <= prev {
-				t.Fatalf("user %s moved back or stayed: %+v", u.User, u.Moves)
-			}
-			prev = order[mv.To]
+// The engine keeps only the points its helper calls can see, back to each
+// one's longest window. The same map written so that no bound can be read
+// from it (computed windows) keeps every event: both must agree on every
+// user and every count, alerts included.
+func TestBoundedHistoryAgreesWithAllEvents(t *testing.T) {
+	smp := evaluate(t)
+	if !smp.eng.Persistent() {
+		t.Fatal("the sample map's helper calls are all constant, but the engine keeps every event")
+	}
+	spec := *smp.spec.DeepCopy()
+	computed := func(x v1alpha1.Expression) v1alpha1.Expression {
+		return v1alpha1.Expression(strings.ReplaceAll(string(x), `duration("`, `duration("" + "`))
+	}
+	for i := range spec.Stages {
+		spec.Stages[i].EnterWhen = computed(spec.Stages[i].EnterWhen)
+	}
+	for i := range spec.Alerts {
+		spec.Alerts[i].Expression = computed(spec.Alerts[i].Expression)
+	}
+	env, _ := expr.NewEnv()
+	all, err := journey.NewEngine(env, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.Persistent() {
+		t.Fatal("computed windows, but the engine found a bound")
+	}
+	allUsers, err := all.EvaluateStore(context.Background(), smp.store, smp.sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := all.Replay("default", "streaming-journey", allUsers, smp.asOf)
+	got := smp.eng.Replay("default", "streaming-journey", smp.users, smp.asOf)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("bounded history:\n%+v\nevery event:\n%+v", got, want)
+	}
+	if got.Alerts[0].Firing == 0 || got.Stages[3].Users == 0 {
+		t.Errorf("the comparison proves little: nothing fired or nobody is %s: %+v", got.Stages[3].Name, got)
+	}
+	for i := range smp.users.Len() {
+		u, v := smp.users.At(i), allUsers.Get(smp.users.At(i).User)
+		if u.Stage() != v.Stage() || !u.EnteredAt().Equal(v.EnteredAt()) || !reflect.DeepEqual(u.Moves(), v.Moves()) {
+			t.Fatalf("user %s: bounded %s since %s via %v, every event %s since %s via %v",
+				u.User, u.Stage(), u.EnteredAt(), u.Moves(), v.Stage(), v.EnteredAt(), v.Moves())
 		}
-		if len(u.Moves) > 0 && u.Moves[len(u.Moves)-1].To != u.Stage {
-			t.Fatalf("user %s: stage %s, last move %+v", u.User, u.Stage, u.Moves[len(u.Moves)-1])
+	}
+}
+
+// A user's state survives the store's encoding whole: an evaluator that
+// restarts from saved states counts exactly what it counted before.
+func TestUserStatesRoundTrip(t *testing.T) {
+	smp := evaluate(t)
+	again := smp.eng.NewUsers()
+	for i := range smp.users.Len() {
+		u := smp.users.At(i)
+		back, err := smp.eng.UnmarshalState(u.User, u.MarshalState())
+		if err != nil {
+			t.Fatal(err)
+		}
+		again.Put(back)
+	}
+	want := smp.eng.Replay("default", "streaming-journey", smp.users, smp.asOf)
+	if got := smp.eng.Replay("default", "streaming-journey", again, smp.asOf); !reflect.DeepEqual(got, want) {
+		t.Errorf("after encoding:\n%+v\nbefore:\n%+v", got, want)
+	}
+	for _, bad := range [][]byte{nil, {9}, {1, 2}, append(smp.users.At(0).MarshalState()[:3:3], 0xff)} {
+		if _, err := smp.eng.UnmarshalState("u", bad); err == nil {
+			t.Errorf("%x decoded", bad)
 		}
 	}
 }

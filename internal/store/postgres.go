@@ -205,17 +205,16 @@ func limitArg(limit int) any {
 }
 
 func (s *pgStore) Events(ctx context.Context, sources []string, fn func(Event) error) error {
-	return s.streamEvents(ctx, `source = ANY($1::text[])`, fn, sources)
-}
-
-func (s *pgStore) UserEvents(ctx context.Context, sources, users []string, fn func(Event) error) error {
-	return s.streamEvents(ctx, `source = ANY($1::text[]) AND user_id = ANY($2::text[])`, fn, sources, users)
+	return decodedEvents(ctx, s, sources, fn)
 }
 
 func (s *pgStore) LatestSeq(ctx context.Context, sources []string) (int64, error) {
 	var seq int64
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events WHERE source = ANY($1::text[])`, sources).Scan(&seq)
+		// Per source, so that each is one step down the (source, seq) index
+		// instead of a walk over all the sources' entries.
+		return c.QueryRow(ctx, `SELECT COALESCE(MAX(m), 0) FROM unnest($1::text[]) AS s(source),
+			LATERAL (SELECT MAX(seq) AS m FROM events WHERE events.source = s.source) AS newest`, sources).Scan(&seq)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("read the newest event: %w", err)
@@ -223,51 +222,135 @@ func (s *pgStore) LatestSeq(ctx context.Context, sources []string) (int64, error
 	return seq, nil
 }
 
-func (s *pgStore) UsersWithEventsIn(ctx context.Context, sources []string, after, upTo int64) ([]string, error) {
-	var out []string
-	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT DISTINCT user_id FROM events WHERE source = ANY($1::text[]) AND seq > $2 AND seq <= $3
-			ORDER BY user_id`, sources, after, upTo)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read users with new events: %w", err)
+func (s *pgStore) ScanEvents(ctx context.Context, q EventQuery, fn func(*Event, []byte) error) error {
+	where, args := `source = ANY($1::text[])`, []any{q.Sources}
+	if q.Users != nil {
+		args = append(args, q.Users)
+		where += fmt.Sprintf(` AND user_id = ANY($%d::text[])`, len(args))
 	}
-	return out, nil
-}
-
-func (s *pgStore) streamEvents(ctx context.Context, where string, fn func(Event) error, args ...any) error {
+	if q.UpToSeq > 0 {
+		args = append(args, q.AfterSeq, q.UpToSeq)
+		where += fmt.Sprintf(` AND seq > $%d AND seq <= $%d`, len(args)-1, len(args))
+	}
+	if q.Partitions > 1 {
+		args = append(args, q.Partitions, q.Partition)
+		where += fmt.Sprintf(` AND (hashtext(user_id) & 2147483647) %% $%d = $%d`, len(args)-1, len(args))
+	}
 	return s.pool.with(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, `SELECT source, namespace, event_id, user_id, touchpoint, system, type, occurred_at,
-			amount::float8, currency, attributes, run_id FROM events WHERE `+where+`
+			amount::float8, currency, attributes::text, run_id FROM events WHERE `+where+`
 			ORDER BY user_id, occurred_at, event_id`, args...)
 		if err != nil {
 			return fmt.Errorf("read events: %w", err)
 		}
 		defer rows.Close()
+		// Scanned without copying, then made strings: the few distinct
+		// sources, touchpoints, types... once each, and a user's ID once
+		// for their run of rows. At millions of rows the copies cost more
+		// than the rest of the read.
+		var e Event
+		var source, namespace, eventID, userID, touchpoint, system, typ, currency, attrs, runID pgtype.DriverBytes
+		names := map[string]string{}
+		name := func(b []byte) string {
+			if s, ok := names[string(b)]; ok {
+				return s
+			}
+			s := string(b)
+			names[s] = s
+			return s
+		}
 		for rows.Next() {
-			var e Event
-			var attrs []byte
-			if err := rows.Scan(&e.Source, &e.Namespace, &e.EventID, &e.UserID, &e.Touchpoint, &e.System, &e.Type, &e.OccurredAt,
-				&e.Amount, &e.Currency, &attrs, &e.RunID); err != nil {
+			prevUser := e.UserID
+			e = Event{}
+			if err := rows.Scan(&source, &namespace, &eventID, &userID, &touchpoint, &system, &typ, &e.OccurredAt,
+				&e.Amount, &currency, &attrs, &runID); err != nil {
 				return fmt.Errorf("read events: %w", err)
 			}
-			e.OccurredAt = e.OccurredAt.UTC()
-			if len(attrs) > 0 {
-				if err := json.Unmarshal(attrs, &e.Attributes); err != nil {
-					return fmt.Errorf("read event %s attributes: %w", e.EventID, err)
-				}
+			e.Source, e.Namespace, e.Touchpoint, e.System, e.Type = name(source), name(namespace), name(touchpoint), name(system), name(typ)
+			e.Currency, e.RunID, e.EventID = name(currency), name(runID), string(eventID)
+			if e.UserID = prevUser; string(userID) != prevUser {
+				e.UserID = string(userID)
 			}
-			if err := fn(e); err != nil {
+			e.OccurredAt = e.OccurredAt.UTC()
+			if err := fn(&e, attrs); err != nil {
 				return err
 			}
 		}
 		return rows.Err()
 	})
+}
+
+func (s *pgStore) LoadUserStates(ctx context.Context, journey string, fn func(string, []byte) error) error {
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT user_id, state FROM journey_users WHERE journey = $1`, journey)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var user string
+		var state []byte
+		for rows.Next() {
+			if err := rows.Scan(&user, &state); err != nil {
+				return err
+			}
+			if err := fn(user, state); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("read the user states of %s: %w", journey, err)
+	}
+	return nil
+}
+
+func (s *pgStore) SaveUserStates(ctx context.Context, journey string, states []UserState, replace bool, key string, doc []byte) error {
+	if !json.Valid(doc) {
+		return fmt.Errorf("state %s of %s is not JSON", key, journey)
+	}
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		tx, err := c.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx)
+		if replace {
+			if _, err := tx.Exec(ctx, `DELETE FROM journey_users WHERE journey = $1`, journey); err != nil {
+				return err
+			}
+		}
+		target := "journey_users"
+		if !replace {
+			// COPY cannot upsert: copy into a scratch table, then merge.
+			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE journey_users_in (LIKE journey_users) ON COMMIT DROP`); err != nil {
+				return err
+			}
+			target = "journey_users_in"
+		}
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{target}, []string{"journey", "user_id", "state"},
+			pgx.CopyFromSlice(len(states), func(i int) ([]any, error) {
+				return []any{journey, states[i].User, states[i].State}, nil
+			}))
+		if err != nil {
+			return err
+		}
+		if !replace {
+			if _, err := tx.Exec(ctx, `INSERT INTO journey_users SELECT * FROM journey_users_in
+				ON CONFLICT (journey, user_id) DO UPDATE SET state = EXCLUDED.state`); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO journey_state (journey, key, value, updated_at) VALUES ($1, $2, $3::jsonb, now())
+			ON CONFLICT (journey, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`, journey, key, string(doc)); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+	if err != nil {
+		return fmt.Errorf("save the user states of %s: %w", journey, err)
+	}
+	return nil
 }
 
 func (s *pgStore) LoadState(ctx context.Context, journey, key string) ([]byte, error) {

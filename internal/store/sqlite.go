@@ -3,15 +3,18 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers driver "sqlite"
+	"modernc.org/sqlite" // registers driver "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // sqliteTime is how the SQLite store writes times: UTC, fixed width, so
@@ -41,6 +44,21 @@ type sqliteStore struct {
 // writers then queue on busy_timeout instead of one failing when it
 // upgrades from reading to writing. A file database runs in WAL mode, so
 // readers do not wait for the writer.
+// journey_partition(user_id, n) is the partition of a user among n
+// (EventQuery.Partitions): FNV-1a of the ID, modulo n.
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction("journey_partition", 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		id, _ := args[0].(string)
+		n, _ := args[1].(int64)
+		if n <= 0 {
+			return nil, fmt.Errorf("journey_partition: %d partitions", n)
+		}
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		return int64(h.Sum32()) % n, nil
+	})
+}
+
 func openSQLite(ctx context.Context, path string) (Store, error) {
 	memory := path == "" || path == ":memory:"
 	q := url.Values{}
@@ -77,11 +95,30 @@ func openSQLite(ctx context.Context, path string) (Store, error) {
 		db.SetMaxIdleConns(4)
 	}
 	s := &sqliteStore{db: db}
-	if err := s.migrate(ctx); err != nil {
+	// Switching a new file to WAL takes a lock that SQLite does not wait
+	// for, so stores opening the same new file at once may be told it is
+	// busy: wait and try again, for as long as busy_timeout would.
+	for wait := 10 * time.Millisecond; ; wait *= 2 {
+		err = s.migrate(ctx)
+		if !isBusy(err) || wait > 5*time.Second {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open SQLite store %q: %w", path, err)
 	}
 	return s, nil
+}
+
+// isBusy says whether err is SQLite's SQLITE_BUSY.
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 func (s *sqliteStore) migrate(ctx context.Context) error {
@@ -217,41 +254,18 @@ func (s *sqliteStore) Cursor(ctx context.Context, source string) (string, error)
 }
 
 func (s *sqliteStore) Events(ctx context.Context, sources []string, fn func(Event) error) error {
-	return s.streamEvents(ctx, `source IN (SELECT value FROM json_each(?))`, fn, jsonText(sources))
-}
-
-func (s *sqliteStore) UserEvents(ctx context.Context, sources, users []string, fn func(Event) error) error {
-	return s.streamEvents(ctx, `source IN (SELECT value FROM json_each(?)) AND user_id IN (SELECT value FROM json_each(?))`,
-		fn, jsonText(sources), jsonText(users))
+	return decodedEvents(ctx, s, sources, fn)
 }
 
 // The rowid is the ingestion sequence: it only grows, events are never deleted.
 func (s *sqliteStore) LatestSeq(ctx context.Context, sources []string) (int64, error) {
 	var seq int64
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM events WHERE source IN (SELECT value FROM json_each(?))`,
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX((SELECT MAX(rowid) FROM events WHERE source = j.value)), 0) FROM json_each(?) AS j`,
 		jsonText(sources)).Scan(&seq)
 	if err != nil {
 		return 0, fmt.Errorf("read the newest event: %w", err)
 	}
 	return seq, nil
-}
-
-func (s *sqliteStore) UsersWithEventsIn(ctx context.Context, sources []string, after, upTo int64) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT user_id FROM events WHERE source IN (SELECT value FROM json_each(?))
-		AND rowid > ? AND rowid <= ? ORDER BY user_id`, jsonText(sources), after, upTo)
-	if err != nil {
-		return nil, fmt.Errorf("read users with new events: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
 }
 
 func jsonText(v []string) string {
@@ -262,7 +276,20 @@ func jsonText(v []string) string {
 	return string(b)
 }
 
-func (s *sqliteStore) streamEvents(ctx context.Context, where string, fn func(Event) error, args ...any) error {
+func (s *sqliteStore) ScanEvents(ctx context.Context, q EventQuery, fn func(*Event, []byte) error) error {
+	where, args := `source IN (SELECT value FROM json_each(?))`, []any{jsonText(q.Sources)}
+	if q.Users != nil {
+		where += ` AND user_id IN (SELECT value FROM json_each(?))`
+		args = append(args, jsonText(q.Users))
+	}
+	if q.UpToSeq > 0 {
+		where += ` AND rowid > ? AND rowid <= ?`
+		args = append(args, q.AfterSeq, q.UpToSeq)
+	}
+	if q.Partitions > 1 {
+		where += ` AND journey_partition(user_id, ?) = ?`
+		args = append(args, q.Partitions, q.Partition)
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT source, namespace, event_id, user_id, touchpoint, system, type, occurred_at,
 		amount, currency, attributes, run_id FROM events WHERE `+where+`
 		ORDER BY user_id, occurred_at, event_id`, args...)
@@ -270,10 +297,11 @@ func (s *sqliteStore) streamEvents(ctx context.Context, where string, fn func(Ev
 		return fmt.Errorf("read events: %w", err)
 	}
 	defer rows.Close()
+	var e Event
+	var at string
+	var amount, attrs sql.NullString
 	for rows.Next() {
-		var e Event
-		var at string
-		var amount, attrs sql.NullString
+		e = Event{}
 		if err := rows.Scan(&e.Source, &e.Namespace, &e.EventID, &e.UserID, &e.Touchpoint, &e.System, &e.Type, &at,
 			&amount, &e.Currency, &attrs, &e.RunID); err != nil {
 			return fmt.Errorf("read events: %w", err)
@@ -288,16 +316,69 @@ func (s *sqliteStore) streamEvents(ctx context.Context, where string, fn func(Ev
 			}
 			e.Amount = &f
 		}
+		var raw []byte
 		if attrs.Valid && attrs.String != "" {
-			if err := json.Unmarshal([]byte(attrs.String), &e.Attributes); err != nil {
-				return fmt.Errorf("read event %s attributes: %w", e.EventID, err)
-			}
+			raw = []byte(attrs.String)
 		}
-		if err := fn(e); err != nil {
+		if err := fn(&e, raw); err != nil {
 			return err
 		}
 	}
 	return rows.Err()
+}
+
+func (s *sqliteStore) LoadUserStates(ctx context.Context, journey string, fn func(string, []byte) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT user_id, state FROM journey_users WHERE journey = ?`, journey)
+	if err != nil {
+		return fmt.Errorf("read the user states of %s: %w", journey, err)
+	}
+	defer rows.Close()
+	var user string
+	var state []byte
+	for rows.Next() {
+		if err := rows.Scan(&user, &state); err != nil {
+			return fmt.Errorf("read the user states of %s: %w", journey, err)
+		}
+		if err := fn(user, state); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (s *sqliteStore) SaveUserStates(ctx context.Context, journey string, states []UserState, replace bool, key string, doc []byte) error {
+	if !json.Valid(doc) {
+		return fmt.Errorf("state %s of %s is not JSON", key, journey)
+	}
+	err := func() error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if replace {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM journey_users WHERE journey = ?`, journey); err != nil {
+				return err
+			}
+		}
+		_, err = insertRows(ctx, tx, `INSERT INTO journey_users (journey, user_id, state) VALUES `, 3,
+			` ON CONFLICT (journey, user_id) DO UPDATE SET state = excluded.state`, len(states), func(i int, a []any) []any {
+				return append(a, journey, states[i].User, states[i].State)
+			})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO journey_state (journey, key, value, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (journey, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+			journey, key, string(doc), fmtTime(time.Now())); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
+		return fmt.Errorf("save the user states of %s: %w", journey, err)
+	}
+	return nil
 }
 
 func (s *sqliteStore) LoadState(ctx context.Context, journey, key string) ([]byte, error) {

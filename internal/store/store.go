@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -43,6 +44,26 @@ type Event struct {
 	Currency   string
 	Attributes map[string]any
 	RunID      string
+}
+
+// EventQuery selects events for evaluation.
+type EventQuery struct {
+	Sources []string
+	// Users, when not nil, keeps only these users' events.
+	Users []string
+	// When UpToSeq > 0, only events ingested after AfterSeq and up to
+	// UpToSeq (see LatestSeq).
+	AfterSeq, UpToSeq int64
+	// When Partitions > 1, only the users of partition Partition
+	// (0 <= Partition < Partitions): the partitions split the users by a
+	// hash of their ID, so that several readers can share the work.
+	Partition, Partitions int
+}
+
+// UserState is one user's saved evaluation state, encoded by its owner.
+type UserState struct {
+	User  string
+	State []byte
 }
 
 // Quarantine statuses.
@@ -182,12 +203,18 @@ type Store interface {
 	// (0 when none): an evaluator's watermark. Events become visible in
 	// sequence order, so no event numbered at or below it appears later.
 	LatestSeq(ctx context.Context, sources []string) (int64, error)
-	// UsersWithEventsIn returns the users who have events of the sources
-	// ingested after seq after and up to seq upTo.
-	UsersWithEventsIn(ctx context.Context, sources []string, after, upTo int64) ([]string, error)
-	// UserEvents streams the events of the sources of the given users, in
-	// the order of Events.
-	UserEvents(ctx context.Context, sources, users []string, fn func(Event) error) error
+	// ScanEvents streams the events q selects, in the order of Events,
+	// without decoding their attributes: fn gets them as JSON (nil when
+	// none) and decodes them if it needs them. ev and attributes are reused
+	// for the next event: fn copies what it keeps.
+	ScanEvents(ctx context.Context, q EventQuery, fn func(ev *Event, attributes []byte) error) error
+	// LoadUserStates streams the per-user states saved for a journey.
+	// state is reused for the next user: fn copies what it keeps.
+	LoadUserStates(ctx context.Context, journey string, fn func(user string, state []byte) error) error
+	// SaveUserStates writes per-user states and a journey_state document in
+	// one transaction: with replace, the journey's saved states become
+	// exactly these; without, these are inserted or updated.
+	SaveUserStates(ctx context.Context, journey string, states []UserState, replace bool, key string, doc []byte) error
 	// LoadState returns the JSON document an evaluator saved for a journey
 	// ("namespace/name") under key, or nil if none.
 	LoadState(ctx context.Context, journey, key string) ([]byte, error)
@@ -207,6 +234,25 @@ type Store interface {
 	// or a *BrokenLinkError naming the first entry that does not verify.
 	VerifyLedger(ctx context.Context) (int64, error)
 	Close() error
+}
+
+// eventScanner is the part of a Store that Events is built on.
+type eventScanner interface {
+	ScanEvents(ctx context.Context, q EventQuery, fn func(ev *Event, attributes []byte) error) error
+}
+
+// decodedEvents is Events for both stores: ScanEvents with the attributes
+// decoded and every event its own copy.
+func decodedEvents(ctx context.Context, s eventScanner, sources []string, fn func(Event) error) error {
+	return s.ScanEvents(ctx, EventQuery{Sources: sources}, func(ev *Event, attributes []byte) error {
+		e := *ev
+		if len(attributes) > 0 {
+			if err := json.Unmarshal(attributes, &e.Attributes); err != nil {
+				return fmt.Errorf("read event %s attributes: %w", e.EventID, err)
+			}
+		}
+		return fn(e)
+	})
 }
 
 // BrokenLinkError names the first ledger entry whose hash does not verify.

@@ -110,6 +110,7 @@ func TestStore(t *testing.T) {
 		{"EventsStream", testEventsStream},
 		{"JourneyState", testJourneyState},
 		{"Watermark", testWatermark},
+		{"UserStates", testUserStates},
 		{"Cursor", testCursor},
 		{"Runs", testRuns},
 		{"Ledger", testLedger},
@@ -481,19 +482,92 @@ func testWatermark(t *testing.T, b backend) {
 	if w2 <= w1 {
 		t.Fatalf("watermark did not move: %d then %d", w1, w2)
 	}
-	users, err := s.UsersWithEventsIn(ctx, src, w1, w2)
-	if err != nil || strings.Join(users, ",") != "u2,u3" {
-		t.Errorf("users with new events: %v, %v; want u2,u3", users, err)
+	scan := func(q EventQuery) string {
+		t.Helper()
+		var got []string
+		err := s.ScanEvents(ctx, q, func(e *Event, attrs []byte) error {
+			got = append(got, e.UserID+":"+e.EventID)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got, ",")
 	}
-	if users, _ := s.UsersWithEventsIn(ctx, src, w2, w2); len(users) != 0 {
-		t.Errorf("nothing is newer than the newest: %v", users)
+	if got := scan(EventQuery{Sources: src, AfterSeq: w1, UpToSeq: w2}); got != "u2:e4,u3:e3" {
+		t.Errorf("events ingested after the watermark: %s; want u2:e4,u3:e3", got)
 	}
-	var got []string
-	if err := s.UserEvents(ctx, src, []string{"u2"}, func(e Event) error { got = append(got, e.EventID); return nil }); err != nil {
-		t.Fatal(err)
+	if got := scan(EventQuery{Sources: src, AfterSeq: w2, UpToSeq: w2}); got != "" {
+		t.Errorf("nothing is newer than the newest: %s", got)
 	}
-	if strings.Join(got, ",") != "e2,e4" {
-		t.Errorf("u2's events: %v, want e2,e4 (old and new, from both sources)", got)
+	if got := scan(EventQuery{Sources: src, Users: []string{"u2"}}); got != "u2:e2,u2:e4" {
+		t.Errorf("u2's events: %s, want u2:e2,u2:e4 (old and new, from both sources)", got)
+	}
+	if got := scan(EventQuery{Sources: src, Users: []string{}}); got != "" {
+		t.Errorf("no users selects no events: %s", got)
+	}
+	// Partitions split the users: together they are everything, once,
+	// and a user's events are all in one.
+	var parts []string
+	for k := range 3 {
+		if got := scan(EventQuery{Sources: src, Partition: k, Partitions: 3}); got != "" {
+			parts = append(parts, strings.Split(got, ",")...)
+		}
+	}
+	sort.Strings(parts)
+	if got := strings.Join(parts, ","); got != "u1:e1,u2:e2,u2:e4,u3:e3" {
+		t.Errorf("three partitions hold %s, want u1:e1,u2:e2,u2:e4,u3:e3", got)
+	}
+	for k := range 3 {
+		got := scan(EventQuery{Sources: src, Partition: k, Partitions: 3})
+		if strings.Contains(got, "u2:") && strings.Count(got, "u2:") != 2 {
+			t.Errorf("partition %d has part of u2's events: %s", k, got)
+		}
+	}
+}
+
+// An evaluator's per-user states: replaced whole after a full evaluation,
+// upserted after an incremental one, each time with its watermark document
+// in the same transaction.
+func testUserStates(t *testing.T, b backend) {
+	s := b.new(t)
+	ctx := context.Background()
+	load := func(journey string) string {
+		t.Helper()
+		var got []string
+		if err := s.LoadUserStates(ctx, journey, func(u string, st []byte) error {
+			got = append(got, u+"="+string(st))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(got)
+		return strings.Join(got, ",")
+	}
+	save := func(journey string, replace bool, doc string, states ...UserState) {
+		t.Helper()
+		if err := s.SaveUserStates(ctx, journey, states, replace, "users", []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save("shop/j", true, `{"seq":1}`, UserState{"u1", []byte{1}}, UserState{"u2", []byte{2}})
+	save("shop/other", true, `{"seq":1}`, UserState{"u1", []byte{9}})
+	save("shop/j", false, `{"seq":2}`, UserState{"u2", []byte{3}}, UserState{"u3", []byte{4}})
+	if got := load("shop/j"); got != "u1=\x01,u2=\x03,u3=\x04" {
+		t.Errorf("after an upsert: %q", got)
+	}
+	if doc, _ := s.LoadState(ctx, "shop/j", "users"); !strings.Contains(string(doc), `"seq": 2`) && !strings.Contains(string(doc), `"seq":2`) {
+		t.Errorf("the watermark document was not saved with the states: %s", doc)
+	}
+	save("shop/j", true, `{"seq":3}`, UserState{"u9", []byte{5}})
+	if got := load("shop/j"); got != "u9=\x05" {
+		t.Errorf("after a replace: %q", got)
+	}
+	if got := load("shop/other"); got != "u1=\x09" {
+		t.Errorf("another journey's states changed: %q", got)
+	}
+	if err := s.SaveUserStates(ctx, "shop/j", nil, false, "users", []byte("not json")); err == nil {
+		t.Error("a document that is not JSON was saved")
 	}
 }
 
