@@ -133,6 +133,7 @@ func Run(ctx context.Context, cfg runconfig.Source, configHash string, o Options
 	// of the store that includes the batch in flight (store.WithPending), so
 	// a duplicate, a unique key or a user split across the two is judged as
 	// if the first had committed already.
+	known := rememberKnownUsers(o.Store)
 	var flight *inFlight
 	// settle waits for the batch in flight, if any, and moves the cursor
 	// past it once it has committed.
@@ -169,7 +170,7 @@ func Run(ctx context.Context, cfg runconfig.Source, configHash string, o Options
 			return fail(err)
 		}
 		if len(in) > 0 {
-			st := o.Store
+			var st store.Store = known
 			if flight != nil {
 				st = store.WithPending(st, flight.batch)
 			}
