@@ -213,7 +213,7 @@ type failure struct {
 // (existing events, unique keys, known users) but writes nothing.
 func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, now time.Time, in []Input) (*Result, error) {
 	res := &Result{Failed: map[string]int64{}, AmountRead: new(big.Rat), AmountLoaded: new(big.Rat), Currencies: map[string]bool{}}
-	var cands []*candidate
+	cands := make([]*candidate, 0, len(in))
 	for _, item := range in {
 		res.Read++
 		if item.Undecodable != nil {
@@ -263,7 +263,7 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 		}
 	}
 
-	batchKeys := map[string]map[string]bool{} // check → keys accepted in this batch
+	res.Events = make([]store.Event, 0, len(cands))
 	for _, c := range cands {
 		action, reasons, names := strongest(c.failures)
 		for _, n := range names {
@@ -292,10 +292,6 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 				continue
 			}
 			if key, ok := c.vars["unique:"+ck.rule+"/"+ck.name].(string); ok {
-				if batchKeys[ck.name] == nil {
-					batchKeys[ck.name] = map[string]bool{}
-				}
-				batchKeys[ck.name][key] = true
 				res.UniqueKeys = append(res.UniqueKeys, store.UniqueKey{Source: p.id, Check: uniqueID(ck), Key: key, EventID: c.ev.EventID, OccurredAt: c.ev.OccurredAt})
 			}
 		}
@@ -354,17 +350,31 @@ func (r *Result) quarantine(source, runID string, at time.Time, eventID, check, 
 // strongest returns the strongest action among failures, their reasons and
 // the names of the failed checks.
 func strongest(fs []failure) (v1alpha1.CheckAction, []string, []string) {
-	rank := map[v1alpha1.CheckAction]int{v1alpha1.ActionWarn: 1, v1alpha1.ActionQuarantine: 2, v1alpha1.ActionReject: 3}
 	var best v1alpha1.CheckAction
+	if len(fs) == 0 {
+		return best, nil, nil
+	}
 	var reasons, names []string
 	for _, f := range fs {
-		if rank[f.check.action] > rank[best] {
+		if rank(f.check.action) > rank(best) {
 			best = f.check.action
 		}
 		names = append(names, f.check.name)
 		reasons = append(reasons, f.check.name+": "+f.reason)
 	}
 	return best, reasons, names
+}
+
+func rank(a v1alpha1.CheckAction) int {
+	switch a {
+	case v1alpha1.ActionWarn:
+		return 1
+	case v1alpha1.ActionQuarantine:
+		return 2
+	case v1alpha1.ActionReject:
+		return 3
+	}
+	return 0
 }
 
 // runCheck evaluates one check over the batch's candidates, recording failures.
@@ -401,7 +411,7 @@ func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cand
 			if err != nil || isNull(out) {
 				continue // null is notNull's to judge
 			}
-			if v := fmt.Sprint(out.Value()); !ck.accepted[v] {
+			if v := text(out.Value()); !ck.accepted[v] {
 				fail(c, fmt.Sprintf("%q is not an accepted value", v))
 			}
 		}
@@ -414,7 +424,7 @@ func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cand
 			if err != nil || isNull(out) {
 				continue // a record without a business key is not a duplicate of one
 			}
-			k := fmt.Sprint(out.Value())
+			k := text(out.Value())
 			keys[c] = k
 			all = append(all, k)
 			if ck.window > 0 {
@@ -449,7 +459,7 @@ func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cand
 				fail(c, "no key to look up")
 				continue
 			}
-			keys[c] = fmt.Sprint(out.Value())
+			keys[c] = text(out.Value())
 			all = append(all, keys[c])
 		}
 		known, err := st.KnownUsers(ctx, p.src.Namespace, ck.touchpoint, all)
@@ -469,6 +479,15 @@ func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cand
 		}
 	}
 	return nil
+}
+
+// text is a value as fmt.Sprint prints it; strings, the usual case, as
+// they are.
+func text(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
 }
 
 func isNull(v ref.Val) bool {
@@ -505,7 +524,7 @@ func (p *Pipeline) mapRecord(r connector.Record, runID string) (store.Event, map
 		if err != nil {
 			return ev, nil, err
 		}
-		*f.dst = fmt.Sprint(out.Value())
+		*f.dst = text(out.Value())
 	}
 	at, err := required("occurredAt", p.at)
 	if err != nil {
@@ -522,7 +541,7 @@ func (p *Pipeline) mapRecord(r connector.Record, runID string) (store.Event, map
 		ev.Amount = &f
 	}
 	if v := optional(p.currency, in); v != nil {
-		ev.Currency = fmt.Sprint(v)
+		ev.Currency = text(v)
 	}
 	ev.Attributes = map[string]any{}
 	for _, a := range p.attributes {

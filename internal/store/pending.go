@@ -10,10 +10,14 @@ import (
 // committed. An ingest checks its next batch while the previous one is
 // still being committed: the view lets deduplication, unique and
 // relationship checks see that batch either way, before and after its
-// commit lands. Everything else goes to st unchanged. b must not change
-// while the view is in use.
+// commit lands. Everything else goes to st unchanged.
 func WithPending(st Store, b Batch) Store {
-	v := &pendingView{Store: st}
+	v := &pendingView{Store: st,
+		events: make(map[[2]string]bool, len(b.Events)),
+		users:  map[[3]string]bool{},
+		held:   map[[2]string]bool{},
+		keys:   make(map[[3]string]time.Time, len(b.UniqueKeys)),
+	}
 	source := func(s string) string {
 		if s == "" {
 			return b.Source
@@ -21,47 +25,41 @@ func WithPending(st Store, b Batch) Store {
 		return s
 	}
 	for _, e := range b.Events {
-		v.events = append(v.events, pendingEvent{source(e.Source), e.EventID, e.Namespace, e.Touchpoint, e.UserID})
+		v.events[[2]string{source(e.Source), e.EventID}] = true
+		v.users[[3]string{e.Namespace, e.Touchpoint, e.UserID}] = true
 	}
 	for _, q := range b.Quarantine {
 		// A commit stores a record Pending unless it says otherwise.
 		if q.Status == "" || q.Status == QuarantinePending {
-			v.held = append(v.held, pendingHash{source(q.Source), RecordHash(q.Raw)})
+			v.held[[2]string{source(q.Source), RecordHash(q.Raw)}] = true
 		}
 	}
+	// A key keeps its latest occurrence, as the store does.
 	for _, k := range b.UniqueKeys {
-		k.Source = source(k.Source)
-		k.OccurredAt = normTime(k.OccurredAt)
-		v.keys = append(v.keys, k)
+		id := [3]string{source(k.Source), k.Check, k.Key}
+		if at, ok := v.keys[id]; !ok || normTime(k.OccurredAt).After(at) {
+			v.keys[id] = normTime(k.OccurredAt)
+		}
 	}
 	return v
 }
 
-type pendingEvent struct{ source, id, namespace, touchpoint, user string }
-
-type pendingHash struct{ source, hash string }
-
 type pendingView struct {
 	Store
-	events []pendingEvent
-	held   []pendingHash
-	keys   []UniqueKey
+	events map[[2]string]bool      // source, event ID
+	users  map[[3]string]bool      // namespace, touchpoint, user
+	held   map[[2]string]bool      // source, record hash
+	keys   map[[3]string]time.Time // source, check, key: latest occurrence
 }
 
-// union asks st, then adds what the pending batch holds among want.
-func union(found map[string]bool, want []string, pending func(add func(string))) map[string]bool {
-	if len(want) == 0 {
-		return found
-	}
-	asked := make(map[string]bool, len(want))
+// union adds to found, the store's answer, the items of want the pending
+// batch has.
+func union(found map[string]bool, want []string, pending func(string) bool) map[string]bool {
 	for _, w := range want {
-		asked[w] = true
-	}
-	pending(func(s string) {
-		if asked[s] {
-			found[s] = true
+		if pending(w) {
+			found[w] = true
 		}
-	})
+	}
 	return found
 }
 
@@ -70,13 +68,7 @@ func (v *pendingView) ExistingEvents(ctx context.Context, source string, ids []s
 	if err != nil {
 		return nil, err
 	}
-	return union(found, ids, func(add func(string)) {
-		for _, e := range v.events {
-			if e.source == source {
-				add(e.id)
-			}
-		}
-	}), nil
+	return union(found, ids, func(id string) bool { return v.events[[2]string{source, id}] }), nil
 }
 
 func (v *pendingView) HeldInQuarantine(ctx context.Context, source string, hashes []string) (map[string]bool, error) {
@@ -84,13 +76,7 @@ func (v *pendingView) HeldInQuarantine(ctx context.Context, source string, hashe
 	if err != nil {
 		return nil, err
 	}
-	return union(found, hashes, func(add func(string)) {
-		for _, h := range v.held {
-			if h.source == source {
-				add(h.hash)
-			}
-		}
-	}), nil
+	return union(found, hashes, func(h string) bool { return v.held[[2]string{source, h}] }), nil
 }
 
 func (v *pendingView) ExistingKeys(ctx context.Context, source, check string, keys []string, since time.Time) (map[string]bool, error) {
@@ -99,12 +85,9 @@ func (v *pendingView) ExistingKeys(ctx context.Context, source, check string, ke
 		return nil, err
 	}
 	since = normTime(since)
-	return union(found, keys, func(add func(string)) {
-		for _, k := range v.keys {
-			if k.Source == source && k.Check == check && !k.OccurredAt.Before(since) {
-				add(k.Key)
-			}
-		}
+	return union(found, keys, func(k string) bool {
+		at, ok := v.keys[[3]string{source, check, k}]
+		return ok && !at.Before(since)
 	}), nil
 }
 
@@ -113,11 +96,5 @@ func (v *pendingView) KnownUsers(ctx context.Context, namespace, touchpoint stri
 	if err != nil {
 		return nil, err
 	}
-	return union(found, userIDs, func(add func(string)) {
-		for _, e := range v.events {
-			if e.namespace == namespace && e.touchpoint == touchpoint {
-				add(e.user)
-			}
-		}
-	}), nil
+	return union(found, userIDs, func(u string) bool { return v.users[[3]string{namespace, touchpoint, u}] }), nil
 }
