@@ -126,33 +126,70 @@ func Run(ctx context.Context, cfg runconfig.Source, configHash string, o Options
 		return r.finish(ctx, cursor, err)
 	}
 	defer reader.Close()
+	// A batch commits while the next one is read and checked: the commit is
+	// mostly the database's work, the checks the pipeline's, and the two
+	// overlap. Commits still happen one at a time and in order, each with
+	// its cursor and ledger entry. The next batch is checked against a view
+	// of the store that includes the batch in flight (store.WithPending), so
+	// a duplicate, a unique key or a user split across the two is judged as
+	// if the first had committed already.
+	known := rememberKnownUsers(o.Store)
+	var flight *inFlight
+	// settle waits for the batch in flight, if any, and moves the cursor
+	// past it once it has committed.
+	settle := func() error {
+		if flight == nil {
+			return nil
+		}
+		f := flight
+		flight = nil
+		if err := <-f.done; err != nil {
+			return err
+		}
+		cursor = f.cursor
+		if o.Progress != nil {
+			o.Progress(t.read)
+		}
+		if o.AfterCommit != nil {
+			return o.AfterCommit(f.number)
+		}
+		return nil
+	}
+	// fail ends the run on err, after the batch in flight settles: whether
+	// it committed decides the cursor the run reports, and if it failed,
+	// its error is the run's, as it came first.
+	fail := func(err error) (Summary, error) {
+		if serr := settle(); serr != nil {
+			err = serr
+		}
+		return r.finish(ctx, cursor, err)
+	}
 	for batch := 1; ; batch++ {
 		in, eof, err := readBatch(ctx, reader, o.BatchSize)
 		if err != nil {
-			return r.finish(ctx, cursor, err)
+			return fail(err)
 		}
 		if len(in) > 0 {
-			res, err := p.Process(ctx, o.Store, o.RunID, o.Now(), in)
+			var st store.Store = known
+			if flight != nil {
+				st = store.WithPending(st, flight.batch)
+			}
+			res, err := p.Process(ctx, st, o.RunID, o.Now(), in)
 			if err != nil {
-				return r.finish(ctx, cursor, err)
+				return fail(err)
 			}
 			next := reader.Cursor()
-			if err := r.commit(ctx, res, next); err != nil {
+			if err := settle(); err != nil {
 				return r.finish(ctx, cursor, err)
 			}
-			cursor = next
-			if o.Progress != nil {
-				o.Progress(t.read)
-			}
-			if o.AfterCommit != nil {
-				if err := o.AfterCommit(batch); err != nil {
-					return r.finish(ctx, cursor, err)
-				}
-			}
+			flight = r.startCommit(ctx, res, next, batch)
 		}
 		if eof {
 			break
 		}
+	}
+	if err := settle(); err != nil {
+		return r.finish(ctx, cursor, err)
 	}
 	// Run-level checks that quarantine or warn judge the run after it.
 	var failures []string
@@ -185,7 +222,23 @@ type runner struct {
 
 func (r *runner) financial() bool { return r.cfg.Spec.Financial }
 
-func (r *runner) commit(ctx context.Context, res *pipeline.Result, cursor string) error {
+// inFlight is a batch being committed.
+type inFlight struct {
+	batch  store.Batch
+	number int
+	cursor string
+	done   chan error
+}
+
+// startCommit commits a batch in the background; the result arrives on done.
+func (r *runner) startCommit(ctx context.Context, res *pipeline.Result, cursor string, number int) *inFlight {
+	f := &inFlight{batch: r.batch(res, cursor), number: number, cursor: cursor, done: make(chan error, 1)}
+	go func() { f.done <- r.commit(ctx, res, f.batch) }()
+	return f
+}
+
+// batch is what a pipeline result commits as.
+func (r *runner) batch(res *pipeline.Result, cursor string) store.Batch {
 	b := store.Batch{Source: r.src, Events: res.Events, Quarantine: res.Quarantine, UniqueKeys: res.UniqueKeys}
 	if cursor != "" {
 		b.Cursor = &cursor
@@ -198,6 +251,11 @@ func (r *runner) commit(ctx context.Context, res *pipeline.Result, cursor string
 			AmountRead: pipeline.Decimal(res.AmountRead), AmountLoaded: pipeline.Decimal(res.AmountLoaded), Cursor: cursor,
 		}
 	}
+	return b
+}
+
+// commit commits a batch and adds it to the run's totals.
+func (r *runner) commit(ctx context.Context, res *pipeline.Result, b store.Batch) error {
 	out, err := r.o.Store.Commit(ctx, b)
 	if err != nil {
 		return fmt.Errorf("committing a batch: %w", err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -328,6 +329,103 @@ func TestRunLevelChecks(t *testing.T) {
 		s, err = runSource(t, st, src, dir, rule(v1alpha1.ActionQuarantine, fresh), ingest.Options{})
 		if err != nil || s.Outcome != v1alpha1.RunQuarantined || !strings.Contains(s.Message, "newest event is 72h0m0s old") {
 			t.Errorf("freshness Quarantine: outcome %s message %q err %v", s.Outcome, s.Message, err)
+		}
+	})
+}
+
+// gatedStore holds each batch's commit until the next batch has been
+// checked (its HeldInQuarantine lookup, the pipeline's last, has returned),
+// so that every batch but the first is checked while the one before it is
+// still uncommitted.
+type gatedStore struct {
+	store.Store
+	batches int // commits after the last batch's are not held
+	mu      sync.Mutex
+	cond    *sync.Cond
+	checked int
+	commits int
+}
+
+func newGatedStore(st store.Store, batches int) *gatedStore {
+	g := &gatedStore{Store: st, batches: batches}
+	g.cond = sync.NewCond(&g.mu)
+	return g
+}
+
+func (g *gatedStore) HeldInQuarantine(ctx context.Context, source string, hashes []string) (map[string]bool, error) {
+	m, err := g.Store.HeldInQuarantine(ctx, source, hashes)
+	g.mu.Lock()
+	g.checked++
+	g.cond.Broadcast()
+	g.mu.Unlock()
+	return m, err
+}
+
+func (g *gatedStore) Commit(ctx context.Context, b store.Batch) (store.CommitResult, error) {
+	if b.Run == nil {
+		g.mu.Lock()
+		g.commits++
+		if k := g.commits; k < g.batches {
+			for g.checked < k+1 {
+				g.cond.Wait()
+			}
+		}
+		g.mu.Unlock()
+	}
+	return g.Store.Commit(ctx, b)
+}
+
+// A duplicate, a redelivered held record, a unique key and a related user
+// split across two batches are judged as if the first had committed before
+// the second was checked, though its commit is still under way.
+func TestBatchCheckedWhileThePreviousCommits(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		dir := t.TempDir()
+		c := now.Add(-time.Hour).Unix()
+		line := func(id, user, ref, pi string, amount int) string {
+			return fmt.Sprintf(`{"id":%q,"user":%q,"ref":%q,"pi":%q,"amount":%d,"created":%d}`, id, user, ref, pi, amount, c)
+		}
+		a1, a2 := line("a1", "u1", "u1", "p1", 10), line("a2", "u2", "u2", "p2", -5)
+		writeLines(t, dir, "accounts.jsonl",
+			// batch 1
+			a1,                               // accepted
+			a2,                               // negative: quarantined
+			line("a3", "u3", "u3", "p3", 10), // accepted
+			// batch 2, checked while batch 1 commits
+			a1,                               // duplicate of an event in flight
+			a2,                               // duplicate of a record held in flight
+			line("a4", "u4", "u3", "p3", 10), // p3 seen in flight: quarantined; u3 is known from batch 1
+			// batch 3
+			line("a5", "u5", "u1", "p4", 10), // accepted
+			line("a6", "u6", "u9", "p5", 10), // u9 unknown: quarantined
+		)
+		src := fileSource("accounts", "crm", "accounts.jsonl", true, v1alpha1.EventMapping{
+			EventID: "record.id", UserID: "record.user", OccurredAt: "timestamp(int(record.created))", Type: `"signup"`,
+			Amount: "double(record.amount)",
+		})
+		rules := []v1alpha1.ValidationRule{{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "media", Name: "accounts"},
+			Spec: v1alpha1.ValidationRuleSpec{Checks: []v1alpha1.Check{
+				{Name: "amount", Expression: "event.amount >= 0.0", Action: v1alpha1.ActionQuarantine},
+				{Name: "one-per-intent", Unique: &v1alpha1.UniqueCheck{Key: "record.pi"}, Action: v1alpha1.ActionQuarantine},
+				{Name: "referrer-known", Relationship: &v1alpha1.RelationshipCheck{Key: "record.ref", Touchpoint: "crm"}, Action: v1alpha1.ActionQuarantine},
+			}},
+		}}
+		s, err := runSource(t, newGatedStore(st, 3), src, dir, rules, ingest.Options{BatchSize: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectCounts(t, "accounts", s, 8, 3, 2, 3, 0, 0)
+		for check, want := range map[string]int64{"amount": 1, "one-per-intent": 1, "referrer-known": 1} {
+			if got := s.Checks[check].Failed; got != want {
+				t.Errorf("check %s failed %d times, want %d", check, got, want)
+			}
+		}
+		if q, _ := st.Quarantined(context.Background(), "media/accounts", 0); len(q) != 3 {
+			t.Errorf("%d records quarantined, want 3", len(q))
+		}
+		if n, err := st.VerifyLedger(context.Background()); err != nil || n != 4 {
+			t.Errorf("ledger: %d entries (want 3 batches and the run), %v", n, err)
 		}
 	})
 }

@@ -49,7 +49,10 @@ type check struct {
 	notNull    []field     // notNull items
 	accepted   map[string]bool
 	window     time.Duration // unique
-	touchpoint string        // relationship
+	// acceptedKey names the candidate variable a unique check leaves its
+	// key in when the record passes it.
+	acceptedKey string
+	touchpoint  string // relationship
 }
 
 // Pipeline holds a source's compiled mapping and record-level checks.
@@ -143,6 +146,7 @@ func compileCheck(env *expr.Env, rule string, c v1alpha1.Check) (check, error) {
 		ck.expr, err = prog(expr.CheckCondition, c.Expression)
 	case c.Unique != nil:
 		ck.kind = "unique"
+		ck.acceptedKey = "unique:" + rule + "/" + c.Name
 		ck.expr, err = prog(expr.CheckValue, c.Unique.Key)
 		if c.Unique.Window != nil {
 			ck.window = c.Unique.Window.Duration
@@ -212,8 +216,9 @@ type failure struct {
 // Process maps, deduplicates and checks one batch. It reads from the store
 // (existing events, unique keys, known users) but writes nothing.
 func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, now time.Time, in []Input) (*Result, error) {
-	res := &Result{Failed: map[string]int64{}, AmountRead: new(big.Rat), AmountLoaded: new(big.Rat), Currencies: map[string]bool{}}
-	var cands []*candidate
+	res := &Result{Failed: map[string]int64{}, Currencies: map[string]bool{}}
+	var amountRead, amountLoaded decimalSum
+	cands := make([]*candidate, 0, len(in))
 	for _, item := range in {
 		res.Read++
 		if item.Undecodable != nil {
@@ -228,7 +233,7 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 			continue
 		}
 		if ev.Amount != nil {
-			res.AmountRead.Add(res.AmountRead, ratOf(*ev.Amount))
+			amountRead.add(*ev.Amount)
 		}
 		if ev.OccurredAt.After(res.Newest) {
 			res.Newest = ev.OccurredAt
@@ -263,7 +268,7 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 		}
 	}
 
-	batchKeys := map[string]map[string]bool{} // check → keys accepted in this batch
+	res.Events = make([]store.Event, 0, len(cands))
 	for _, c := range cands {
 		action, reasons, names := strongest(c.failures)
 		for _, n := range names {
@@ -281,7 +286,7 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 		}
 		res.Events = append(res.Events, c.ev)
 		if c.ev.Amount != nil {
-			res.AmountLoaded.Add(res.AmountLoaded, ratOf(*c.ev.Amount))
+			amountLoaded.add(*c.ev.Amount)
 		}
 		if c.ev.Currency != "" {
 			res.Currencies[c.ev.Currency] = true
@@ -291,11 +296,7 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 			if ck.kind != "unique" {
 				continue
 			}
-			if key, ok := c.vars["unique:"+ck.rule+"/"+ck.name].(string); ok {
-				if batchKeys[ck.name] == nil {
-					batchKeys[ck.name] = map[string]bool{}
-				}
-				batchKeys[ck.name][key] = true
+			if key, ok := c.vars[ck.acceptedKey].(string); ok {
 				res.UniqueKeys = append(res.UniqueKeys, store.UniqueKey{Source: p.id, Check: uniqueID(ck), Key: key, EventID: c.ev.EventID, OccurredAt: c.ev.OccurredAt})
 			}
 		}
@@ -303,6 +304,7 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 	if err := p.dropHeld(ctx, st, res); err != nil {
 		return nil, err
 	}
+	res.AmountRead, res.AmountLoaded = amountRead.rat(), amountLoaded.rat()
 	return res, nil
 }
 
@@ -354,17 +356,31 @@ func (r *Result) quarantine(source, runID string, at time.Time, eventID, check, 
 // strongest returns the strongest action among failures, their reasons and
 // the names of the failed checks.
 func strongest(fs []failure) (v1alpha1.CheckAction, []string, []string) {
-	rank := map[v1alpha1.CheckAction]int{v1alpha1.ActionWarn: 1, v1alpha1.ActionQuarantine: 2, v1alpha1.ActionReject: 3}
 	var best v1alpha1.CheckAction
+	if len(fs) == 0 {
+		return best, nil, nil
+	}
 	var reasons, names []string
 	for _, f := range fs {
-		if rank[f.check.action] > rank[best] {
+		if rank(f.check.action) > rank(best) {
 			best = f.check.action
 		}
 		names = append(names, f.check.name)
 		reasons = append(reasons, f.check.name+": "+f.reason)
 	}
 	return best, reasons, names
+}
+
+func rank(a v1alpha1.CheckAction) int {
+	switch a {
+	case v1alpha1.ActionWarn:
+		return 1
+	case v1alpha1.ActionQuarantine:
+		return 2
+	case v1alpha1.ActionReject:
+		return 3
+	}
+	return 0
 }
 
 // runCheck evaluates one check over the batch's candidates, recording failures.
@@ -401,7 +417,7 @@ func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cand
 			if err != nil || isNull(out) {
 				continue // null is notNull's to judge
 			}
-			if v := fmt.Sprint(out.Value()); !ck.accepted[v] {
+			if v := text(out.Value()); !ck.accepted[v] {
 				fail(c, fmt.Sprintf("%q is not an accepted value", v))
 			}
 		}
@@ -414,7 +430,7 @@ func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cand
 			if err != nil || isNull(out) {
 				continue // a record without a business key is not a duplicate of one
 			}
-			k := fmt.Sprint(out.Value())
+			k := text(out.Value())
 			keys[c] = k
 			all = append(all, k)
 			if ck.window > 0 {
@@ -438,7 +454,7 @@ func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cand
 				continue
 			}
 			inBatch[k] = true
-			c.vars["unique:"+ck.rule+"/"+ck.name] = k
+			c.vars[ck.acceptedKey] = k
 		}
 	case "relationship":
 		keys := map[*candidate]string{}
@@ -449,7 +465,7 @@ func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cand
 				fail(c, "no key to look up")
 				continue
 			}
-			keys[c] = fmt.Sprint(out.Value())
+			keys[c] = text(out.Value())
 			all = append(all, keys[c])
 		}
 		known, err := st.KnownUsers(ctx, p.src.Namespace, ck.touchpoint, all)
@@ -469,6 +485,15 @@ func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cand
 		}
 	}
 	return nil
+}
+
+// text is a value as fmt.Sprint prints it; strings, the usual case, as
+// they are.
+func text(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
 }
 
 func isNull(v ref.Val) bool {
@@ -505,7 +530,7 @@ func (p *Pipeline) mapRecord(r connector.Record, runID string) (store.Event, map
 		if err != nil {
 			return ev, nil, err
 		}
-		*f.dst = fmt.Sprint(out.Value())
+		*f.dst = text(out.Value())
 	}
 	at, err := required("occurredAt", p.at)
 	if err != nil {
@@ -522,7 +547,7 @@ func (p *Pipeline) mapRecord(r connector.Record, runID string) (store.Event, map
 		ev.Amount = &f
 	}
 	if v := optional(p.currency, in); v != nil {
-		ev.Currency = fmt.Sprint(v)
+		ev.Currency = text(v)
 	}
 	ev.Attributes = map[string]any{}
 	for _, a := range p.attributes {
@@ -615,11 +640,54 @@ func toFloat(v any) (float64, error) {
 	return 0, fmt.Errorf("want a number, got %T", v)
 }
 
-// ratOf is a float's shortest decimal, exactly.
-func ratOf(f float64) *big.Rat {
-	r, _ := new(big.Rat).SetString(strconv.FormatFloat(f, 'f', -1, 64))
-	return r
+// decimalSum adds floats as their shortest decimals ("0.1", not the
+// binary fraction nearest to it), exactly. It keeps the sum as an integer
+// count of 10^-scale: adding a big.Rat per record spent most of its time
+// reducing fractions.
+type decimalSum struct {
+	units, term big.Int
+	scale       int
 }
+
+func (d *decimalSum) add(f float64) {
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	digits, frac := s, 0
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		digits, frac = s[:i]+s[i+1:], len(s)-i-1
+	}
+	if n, err := strconv.ParseInt(digits, 10, 64); err == nil {
+		d.term.SetInt64(n)
+	} else {
+		d.term.SetString(digits, 10) // beyond int64: 1e300 is a valid amount
+	}
+	if frac > d.scale {
+		d.units.Mul(&d.units, pow10(frac-d.scale))
+		d.scale = frac
+	} else if frac < d.scale {
+		d.term.Mul(&d.term, pow10(d.scale-frac))
+	}
+	d.units.Add(&d.units, &d.term)
+}
+
+// rat is the sum.
+func (d *decimalSum) rat() *big.Rat {
+	return new(big.Rat).SetFrac(new(big.Int).Set(&d.units), new(big.Int).Set(pow10(d.scale)))
+}
+
+// pow10 is 10^n; read-only for n < len(powers10).
+func pow10(n int) *big.Int {
+	if n < len(powers10) {
+		return powers10[n]
+	}
+	return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
+}
+
+var powers10 = func() (p [20]*big.Int) {
+	for i := range p {
+		p[i] = new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(i)), nil)
+	}
+	return p
+}()
 
 // Decimal formats a total with two decimals.
 func Decimal(r *big.Rat) string { return r.FloatString(2) }

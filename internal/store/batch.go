@@ -48,14 +48,16 @@ type prepared struct {
 
 func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 	p := &prepared{source: b.Source, now: normTime(now), cursor: b.Cursor}
-	src := func(what, s string) (string, error) {
+	// src resolves an item's source; what names the item, only for an
+	// error, so that it is not formatted for every item.
+	src := func(what func() string, s string) (string, error) {
 		switch {
 		case s == "" && b.Source == "":
-			return "", fmt.Errorf("%s has no source and neither has the batch", what)
+			return "", fmt.Errorf("%s has no source and neither has the batch", what())
 		case s == "":
 			return b.Source, nil
 		case b.Source != "" && s != b.Source:
-			return "", fmt.Errorf("%s is of source %q but the batch is of %q", what, s, b.Source)
+			return "", fmt.Errorf("%s is of source %q but the batch is of %q", what(), s, b.Source)
 		}
 		return s, nil
 	}
@@ -64,7 +66,7 @@ func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 	p.events = make([]eventRow, len(b.Events))
 	for i, e := range b.Events {
 		r := eventRow{Event: e}
-		if r.Source, err = src(fmt.Sprintf("event %q", e.EventID), e.Source); err != nil {
+		if r.Source, err = src(func() string { return fmt.Sprintf("event %q", e.EventID) }, e.Source); err != nil {
 			return nil, err
 		}
 		if e.EventID == "" {
@@ -88,7 +90,7 @@ func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 
 	p.quarantine = make([]QuarantineRecord, len(b.Quarantine))
 	for i, q := range b.Quarantine {
-		if q.Source, err = src(fmt.Sprintf("quarantined record %d", i), q.Source); err != nil {
+		if q.Source, err = src(func() string { return fmt.Sprintf("quarantined record %d", i) }, q.Source); err != nil {
 			return nil, err
 		}
 		if q.At.IsZero() {
@@ -108,7 +110,7 @@ func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 	// twice.
 	latest := make(map[[3]string]int, len(b.UniqueKeys))
 	for _, k := range b.UniqueKeys {
-		if k.Source, err = src(fmt.Sprintf("unique key %q of check %q", k.Key, k.Check), k.Source); err != nil {
+		if k.Source, err = src(func() string { return fmt.Sprintf("unique key %q of check %q", k.Key, k.Check) }, k.Source); err != nil {
 			return nil, err
 		}
 		k.OccurredAt = normTime(k.OccurredAt)
@@ -129,7 +131,7 @@ func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 
 	if b.Run != nil {
 		r := *b.Run
-		if r.Source, err = src(fmt.Sprintf("run %q", r.ID), r.Source); err != nil {
+		if r.Source, err = src(func() string { return fmt.Sprintf("run %q", r.ID) }, r.Source); err != nil {
 			return nil, err
 		}
 		if r.ID == "" {
@@ -146,7 +148,7 @@ func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 
 	if b.Ledger != nil {
 		l := *b.Ledger
-		if l.Source, err = src("the ledger entry", l.Source); err != nil {
+		if l.Source, err = src(func() string { return "the ledger entry" }, l.Source); err != nil {
 			return nil, err
 		}
 		if l.RunID == "" && p.run != nil {

@@ -107,6 +107,7 @@ func TestStore(t *testing.T) {
 		{"HeldInQuarantine", testHeldInQuarantine},
 		{"UniqueKeys", testUniqueKeys},
 		{"KnownUsers", testKnownUsers},
+		{"Pending", testPending},
 		{"EventsStream", testEventsStream},
 		{"JourneyState", testJourneyState},
 		{"Watermark", testWatermark},
@@ -396,6 +397,78 @@ func testUniqueKeys(t *testing.T, b backend) {
 	}
 	if len(got) != 9000 {
 		t.Fatalf("found %d of 9000 keys", len(got))
+	}
+}
+
+// A view with a pending batch answers every write-path lookup as the store
+// does once that batch has committed.
+func testPending(t *testing.T, b backend) {
+	s := b.new(t)
+	ctx := context.Background()
+	day := 24 * time.Hour
+	src := "shop/stripe"
+	other := func(e Event) Event { e.Namespace, e.Touchpoint = "web", "crm"; return e }
+	commit(t, s, Batch{Source: src,
+		Events:     []Event{ev("e1", "u1"), ev("e2", "u2")},
+		Quarantine: []QuarantineRecord{{RunID: "r", Check: "c", Reason: "r", Raw: []byte("q1")}},
+		UniqueKeys: []UniqueKey{{Check: "order", Key: "k1", EventID: "e1", OccurredAt: t0}, {Check: "order", Key: "k2", EventID: "e2", OccurredAt: t0}},
+	})
+	pending := Batch{Source: src,
+		// Source "" is the batch's; the last event is another namespace's
+		// and touchpoint's.
+		Events: []Event{ev("e3", "u3"), {Source: src, Namespace: "shop", EventID: "e4", UserID: "u1", Touchpoint: "checkout",
+			System: "stripe", Type: "purchase", OccurredAt: t0, RunID: "run-1"}, other(ev("e5", "u5"))},
+		Quarantine: []QuarantineRecord{
+			{RunID: "r", Check: "c", Reason: "r", Raw: []byte("q2")},
+			{RunID: "r", Check: "c", Reason: "r", Raw: []byte("q3"), Status: QuarantineReleased},
+		},
+		UniqueKeys: []UniqueKey{
+			{Check: "order", Key: "k3", EventID: "e3", OccurredAt: t0.Add(10 * day)},
+			{Check: "order", Key: "k2", EventID: "e4", OccurredAt: t0.Add(20 * day)}, // seen again: a new window
+			{Check: "invoice", Key: "k4", EventID: "e3", OccurredAt: t0},
+		},
+	}
+	lookups := func(s Store) []string {
+		t.Helper()
+		var out []string
+		add := func(what string, m map[string]bool, err error) {
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			out = append(out, fmt.Sprintf("%s=%v", what, keys(m)))
+		}
+		evs := []string{"e1", "e2", "e3", "e4", "e5", "nope"}
+		m, err := s.ExistingEvents(ctx, src, evs)
+		add("events", m, err)
+		m, err = s.ExistingEvents(ctx, "shop/web", evs)
+		add("events of another source", m, err)
+		hashes := []string{RecordHash([]byte("q1")), RecordHash([]byte("q2")), RecordHash([]byte("q3")), RecordHash([]byte("q4"))}
+		m, err = s.HeldInQuarantine(ctx, src, hashes)
+		add("held", m, err)
+		m, err = s.HeldInQuarantine(ctx, "shop/web", hashes)
+		add("held by another source", m, err)
+		ks := []string{"k1", "k2", "k3", "k4", "nope"}
+		for _, since := range []time.Time{{}, t0, t0.Add(5 * day), t0.Add(10 * day), t0.Add(10*day + time.Microsecond), t0.Add(30 * day)} {
+			m, err = s.ExistingKeys(ctx, src, "order", ks, since)
+			add(fmt.Sprintf("keys since %s", since.Sub(t0)), m, err)
+		}
+		m, err = s.ExistingKeys(ctx, src, "invoice", ks, t0)
+		add("keys of another check", m, err)
+		users := []string{"u1", "u2", "u3", "u5", "nope"}
+		m, err = s.KnownUsers(ctx, "shop", "checkout", users)
+		add("users", m, err)
+		m, err = s.KnownUsers(ctx, "web", "crm", users)
+		add("users of another namespace", m, err)
+		m, err = s.KnownUsers(ctx, "shop", "crm", users)
+		add("users of another touchpoint", m, err)
+		return out
+	}
+	viewed := lookups(WithPending(s, pending))
+	commit(t, s, pending)
+	committed := lookups(s)
+	if !reflect.DeepEqual(viewed, committed) {
+		t.Errorf("the view of the pending batch answers\n%s\nbut the store after committing it\n%s",
+			strings.Join(viewed, "\n"), strings.Join(committed, "\n"))
 	}
 }
 
