@@ -694,6 +694,33 @@ func (e *Engine) decode(ev *store.Event, raw []byte) error {
 	return nil
 }
 
+// Feedback tells, per feedback trigger, how many users entered its stage
+// (each would be surveyed) and how many of them have a feedback event at
+// or after entering: what a one-shot run, which sends no survey, can say
+// of the trigger. The evaluator counts what it actually sent instead.
+func (e *Engine) Feedback(us *Users) []FeedbackCount {
+	var out []FeedbackCount
+	for _, t := range e.spec.Feedback {
+		fc := FeedbackCount{Name: t.Name, OnEnter: t.OnEnter}
+		j := e.stageIndex(t.OnEnter)
+		for i := range us.list {
+			u := &us.list[i]
+			if j < 0 || u.reached&(1<<j) == 0 {
+				continue
+			}
+			fc.Sent++
+			if u.responded != 0 && u.responded >= u.entered[j] {
+				fc.Responses++
+			}
+		}
+		if fc.Sent > 0 {
+			fc.ResponseRate = float64(fc.Responses) / float64(fc.Sent)
+		}
+		out = append(out, fc)
+	}
+	return out
+}
+
 // Replay evaluates as a running evaluator would have over the longest
 // alert `for` before asOf, at the map's evaluation interval, so a one-shot
 // evaluation (`journey run`) reports what would be firing by then.

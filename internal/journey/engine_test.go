@@ -61,8 +61,8 @@ func evaluate(t *testing.T) sample {
 	if len(res.Maps) != 1 || len(res.Maps[0].Stages) != 6 || len(res.Maps[0].Conversions) != 5 || res.Maps[0].Users == 0 {
 		t.Fatalf("maps in --output json: %+v", res.Maps)
 	}
-	if page, err := os.ReadFile(res.Maps[0].Page); err != nil || !bytes.Contains(page, []byte("StreamingDropAfterBillingFailure")) {
-		t.Errorf("the journey map page %q was not written with the alerts: %v", res.Maps[0].Page, err)
+	if page, err := os.ReadFile(res.Maps[0].Page); err != nil || !bytes.Contains(page, []byte("StreamingDropAfterBillingFailure")) || !bytes.Contains(page, []byte("exit-survey")) {
+		t.Errorf("the journey map page %q was not written with the alerts and surveys: %v", res.Maps[0].Page, err)
 	}
 	for _, a := range res.Maps[0].Alerts {
 		if a.Name == "StreamingDropAfterBillingFailure" && a.Firing != m.Journey.AlertsAtAsOf[a.Name] {
@@ -169,6 +169,14 @@ func TestJourneyOnTheSampleData(t *testing.T) {
 	// A one-shot run replays the last hour at the evaluation interval.
 	if r := alert(eng.Replay("default", "streaming-journey", users, asOf), "StreamingDropAfterBillingFailure"); r.Firing != want {
 		t.Errorf("replayed: firing %d, want %d", r.Firing, want)
+	}
+	// Survey triggers in a one-shot run: every churned user would get the
+	// exit survey, and exactly those the generator made answer it did so
+	// after churning.
+	for _, f := range eng.Feedback(users) {
+		if f.Name == "exit-survey" && (f.Sent != m.Journey.Churned || f.Responses != m.Journey.ExitSurveyResponses) {
+			t.Errorf("exit-survey: %d entered, %d responded; want %d and %d", f.Sent, f.Responses, m.Journey.Churned, m.Journey.ExitSurveyResponses)
+		}
 	}
 	low := alert(snap2, "TrialConversionLow")
 	if rate := funnel["Trial>Subscribed"].Rate; (rate < 0.15) != (low.Firing+low.Pending == 1) {

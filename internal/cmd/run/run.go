@@ -212,6 +212,7 @@ func evaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Fo
 		return MapResult{}, err
 	}
 	snap := eng.Replay(m.Namespace, m.Name, users, asOf)
+	snap.Feedback = eng.Feedback(users)
 	res := MapResult{Name: m.Name, Namespace: m.Namespace, Users: snap.Users, Snapshot: &snap,
 		Stages: []StageResult{}, Conversions: []ConversionRate{}, Alerts: []AlertResult{}}
 	for _, s := range snap.Stages {
@@ -312,6 +313,10 @@ func printText(w io.Writer, out Output) {
 				what = " users"
 			}
 			fmt.Fprintf(w, "  alert %s (%s, %s): %s%s\n", a.Name, a.Scope, a.Severity, state, what)
+		}
+		for _, f := range m.Snapshot.Feedback {
+			fmt.Fprintf(w, "  survey %s (on entering %s): %d users entered, %d responded (%.0f%%)\n",
+				f.Name, f.OnEnter, f.Sent, f.Responses, 100*f.ResponseRate)
 		}
 		if m.Page != "" {
 			fmt.Fprintf(w, "  journey map page: %s\n", m.Page)
