@@ -533,7 +533,8 @@ func (e *Engine) EvaluateStore(ctx context.Context, st store.Store, sources []st
 		g.Go(func() error {
 			defer readers.Done()
 			b := &userBatch{}
-			q := store.EventQuery{Sources: sources, Partition: k, Partitions: workers}
+			q := e.query(sources)
+			q.Partition, q.Partitions = k, workers
 			err := st.ScanEvents(ctx, q, func(ev *store.Event, attrs []byte) error {
 				if n := len(b.events); n >= batchEvents && b.events[n-1].UserID != ev.UserID {
 					if err := send(b); err != nil {
@@ -616,7 +617,9 @@ const recomputeChunk = 5_000
 func (e *Engine) Update(ctx context.Context, st store.Store, sources []string, us *Users, after, upTo int64) ([]string, error) {
 	act := e.newActivation()
 	var changed, again []string
-	err := e.scanByUser(ctx, st, store.EventQuery{Sources: sources, AfterSeq: after, UpToSeq: upTo}, func(events []store.Event, raws [][]byte) error {
+	q := e.query(sources)
+	q.AfterSeq, q.UpToSeq = after, upTo
+	err := e.scanByUser(ctx, st, q, func(events []store.Event, raws [][]byte) error {
 		user := events[0].UserID
 		u := us.Get(user)
 		switch {
@@ -636,7 +639,9 @@ func (e *Engine) Update(ctx context.Context, st store.Store, sources []string, u
 	}
 	for lo := 0; lo < len(again); lo += recomputeChunk {
 		chunk := again[lo:min(lo+recomputeChunk, len(again))]
-		err := e.scanByUser(ctx, st, store.EventQuery{Sources: sources, Users: chunk}, func(events []store.Event, raws [][]byte) error {
+		q := e.query(sources)
+		q.Users = chunk
+		err := e.scanByUser(ctx, st, q, func(events []store.Event, raws [][]byte) error {
 			u := us.Put(e.newUser(events[0].UserID))
 			e.advance(u, events, raws, act)
 			return nil
@@ -671,6 +676,19 @@ func (e *Engine) scanByUser(ctx context.Context, st store.Store, q store.EventQu
 		return err
 	}
 	return fn(cur, raws)
+}
+
+// query selects the sources' events with no more of them than the engine
+// reads: no namespace or run ID, and attributes only where it reads them.
+func (e *Engine) query(sources []string) store.EventQuery {
+	q := store.EventQuery{Sources: sources, Lean: true}
+	if !e.decodeAll && e.bounded {
+		q.AttributesOf = []string{}
+		for tp := range e.sumTouchpoints {
+			q.AttributesOf = append(q.AttributesOf, tp)
+		}
+	}
+	return q
 }
 
 // take copies an event as the store hands it over, with its attributes as

@@ -241,9 +241,17 @@ func (s *pgStore) ScanEvents(ctx context.Context, q EventQuery, fn func(*Event, 
 		args = append(args, q.Partitions, q.Partition)
 		where += fmt.Sprintf(` AND (hashtext(user_id) & 2147483647) %% $%d = $%d`, len(args)-1, len(args))
 	}
+	namespace, runID, attributes := "namespace", "run_id", "attributes::text"
+	if q.Lean {
+		namespace, runID = "''::text", "''::text"
+	}
+	if q.AttributesOf != nil {
+		args = append(args, q.AttributesOf)
+		attributes = fmt.Sprintf(`CASE WHEN touchpoint = ANY($%d::text[]) THEN attributes::text END`, len(args))
+	}
 	return s.pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT source, namespace, event_id, user_id, touchpoint, system, type, occurred_at,
-			amount::float8, currency, attributes::text, run_id FROM events WHERE `+where+`
+		rows, err := c.Query(ctx, `SELECT source, `+namespace+`, event_id, user_id, touchpoint, system, type, occurred_at,
+			amount::float8, currency, `+attributes+`, `+runID+` FROM events WHERE `+where+`
 			ORDER BY user_id, occurred_at, event_id`, args...)
 		if err != nil {
 			return fmt.Errorf("read events: %w", err)

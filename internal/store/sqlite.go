@@ -293,8 +293,17 @@ func (s *sqliteStore) ScanEvents(ctx context.Context, q EventQuery, fn func(*Eve
 		where += ` AND journey_partition(user_id, ?) = ?`
 		args = append(args, q.Partitions, q.Partition)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT source, namespace, event_id, user_id, touchpoint, system, type, occurred_at,
-		amount, currency, attributes, run_id FROM events WHERE `+where+`
+	namespace, runID, attributes := "namespace", "run_id", "attributes"
+	if q.Lean {
+		namespace, runID = "''", "''"
+	}
+	if q.AttributesOf != nil {
+		// Its placeholder comes before the WHERE clause's.
+		attributes = `CASE WHEN touchpoint IN (SELECT value FROM json_each(?)) THEN attributes END`
+		args = append([]any{jsonText(q.AttributesOf)}, args...)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT source, `+namespace+`, event_id, user_id, touchpoint, system, type, occurred_at,
+		amount, currency, `+attributes+`, `+runID+` FROM events WHERE `+where+`
 		ORDER BY user_id, occurred_at, event_id`, args...)
 	if err != nil {
 		return fmt.Errorf("read events: %w", err)

@@ -58,6 +58,12 @@ type EventQuery struct {
 	// (0 <= Partition < Partitions): the partitions split the users by a
 	// hash of their ID, so that several readers can share the work.
 	Partition, Partitions int
+	// Lean leaves out what evaluation does not read: Namespace and RunID
+	// come back empty. AttributesOf, when not nil, reads the attributes of
+	// only the events of these touchpoints (the others' come back nil).
+	// Both narrow what the database sorts.
+	Lean         bool
+	AttributesOf []string
 }
 
 // UserState is one user's saved evaluation state, encoded by its owner.

@@ -529,6 +529,25 @@ func testEventsStream(t *testing.T, b backend) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	// A lean read leaves out the namespace, run ID and the attributes of
+	// touchpoints not asked for.
+	for _, tc := range []struct {
+		of    []string
+		attrs bool
+	}{{[]string{}, false}, {[]string{"billing"}, true}, {[]string{"playback"}, false}, {nil, true}} {
+		err := s.ScanEvents(context.Background(), EventQuery{Sources: []string{"shop/a"}, Lean: true, AttributesOf: tc.of}, func(e *Event, attrs []byte) error {
+			if e.Namespace != "" || e.RunID != "" || e.EventID == "" || e.Type != "invoice.paid" {
+				t.Errorf("lean read: %+v", e)
+			}
+			if (attrs != nil) != tc.attrs {
+				t.Errorf("attributes of %v: %q", tc.of, attrs)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // An evaluator reads the users with events ingested after its watermark,
