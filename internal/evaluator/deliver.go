@@ -17,10 +17,6 @@ const (
 	sinceStateKey    = "feedback-since"
 )
 
-// FeedbackTouchpoint is the touchpoint whose events count as survey
-// responses: a user who has one after being surveyed responded.
-const FeedbackTouchpoint = journey.FeedbackTouchpoint
-
 // delivery sends alerts and survey requests and keeps what it sent.
 type delivery struct {
 	notifier *notify.Notifier

@@ -5,7 +5,6 @@ package evaluate
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/cjm-dev/journey-operator/internal/cmd/manager"
+	"github.com/cjm-dev/journey-operator/internal/cmd/serve"
 	"github.com/cjm-dev/journey-operator/internal/evaluator"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/local"
@@ -84,19 +84,7 @@ func Run(ctx context.Context, args []string) error {
 		interval = cfg.Spec.EvaluationInterval.Duration
 	}
 	srv := &http.Server{Addr: *listen, Handler: ev.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
 	go ev.Run(ctx, interval)
 	log.Info("evaluating", "journey", cfg.Namespace+"/"+cfg.Name, "interval", interval.String(), "listen", *listen)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	}
+	return serve.Until(ctx, srv)
 }

@@ -6,7 +6,6 @@ package receive
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cjm-dev/journey-operator/internal/cmd/serve"
 	"github.com/cjm-dev/journey-operator/internal/connector"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/local"
@@ -66,20 +66,8 @@ func Run(ctx context.Context, args []string) error {
 		return err
 	}
 	srv := &http.Server{Addr: *listen, Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("receiving", "source", cfg.Namespace+"/"+cfg.Name, "path", cfg.Spec.Webhook.Path, "listen", *listen)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	}
+	return serve.Until(ctx, srv)
 }
 
 func load(config, dir, name, secretsDir string) (runconfig.Source, connector.Secrets, error) {
