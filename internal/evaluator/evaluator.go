@@ -54,6 +54,9 @@ type Evaluator struct {
 	watermark int64
 	unsaved   map[string]bool
 	savedSeq  int64
+	// replaceSaved: the states were all evaluated anew; the next save
+	// replaces every saved one.
+	replaceSaved bool
 
 	mu       sync.Mutex
 	mem      journey.AlertMemory
@@ -105,10 +108,21 @@ func (e *Evaluator) Last() journey.Snapshot {
 	return e.last
 }
 
-// Once evaluates the map now. The first evaluation reads every event of
-// the map's sources; later ones read only the events of users with events
-// newer than the watermark, and re-evaluate just those users.
+// Once evaluates the map now and saves the user states: Evaluate, then
+// Persist (also after a failed evaluation, for what it did evaluate).
 func (e *Evaluator) Once(ctx context.Context) (journey.Snapshot, error) {
+	snap, err := e.Evaluate(ctx)
+	if perr := e.Persist(ctx); err == nil && perr != nil {
+		err = fmt.Errorf("saving user states: %w", perr)
+	}
+	return snap, err
+}
+
+// Evaluate evaluates the map now and publishes the results: metrics,
+// status, alerts and surveys. The first evaluation reads every event of
+// the map's sources; later ones read only the events ingested since the
+// watermark, and re-evaluate just their users.
+func (e *Evaluator) Evaluate(ctx context.Context) (journey.Snapshot, error) {
 	start := time.Now()
 	sources := make([]string, len(e.cfg.Sources))
 	for i, s := range e.cfg.Sources {
@@ -178,17 +192,17 @@ func (e *Evaluator) catchUp(ctx context.Context, sources []string) error {
 		}
 	}
 	if e.users == nil {
-		users, err := e.engine.EvaluateStore(ctx, e.store, sources)
+		users, err := e.engine.EvaluateStore(ctx, e.store, sources, upTo)
 		if err != nil {
 			return err
 		}
 		e.metrics.behind.Set(float64(upTo))
-		e.users, e.watermark = users, upTo
-		return e.saveUsers(ctx, true)
+		e.users, e.watermark, e.replaceSaved = users, upTo, true
+		return nil
 	}
 	e.metrics.behind.Set(float64(upTo - e.watermark))
 	if upTo == e.watermark {
-		return e.saveUsers(ctx, false) // nothing new: only what an earlier save missed
+		return nil
 	}
 	// The store makes events visible in sequence order, so everything new
 	// is above the watermark.
@@ -200,7 +214,7 @@ func (e *Evaluator) catchUp(ctx context.Context, sources []string) error {
 		e.unsaved[u] = true
 	}
 	e.watermark = upTo
-	return e.saveUsers(ctx, false)
+	return nil
 }
 
 // loadUsers reads the user states a previous evaluator saved, if they were
@@ -235,10 +249,12 @@ func (e *Evaluator) loadUsers(ctx context.Context) error {
 	return nil
 }
 
-// saveUsers saves the states of the users not saved yet (all with
-// replace) with the watermark, in one transaction: a restart goes on from
-// there.
-func (e *Evaluator) saveUsers(ctx context.Context, replace bool) error {
+// Persist saves the states of the users not saved yet (all of them after
+// a full evaluation) with the watermark, in one transaction: a restart
+// goes on from there. Evaluate publishes before: saving a million states
+// takes seconds, and needs not delay the results.
+func (e *Evaluator) Persist(ctx context.Context) error {
+	replace := e.replaceSaved
 	if !e.engine.Persistent() || (!replace && len(e.unsaved) == 0 && e.savedSeq == e.watermark) {
 		return nil
 	}
@@ -263,7 +279,7 @@ func (e *Evaluator) saveUsers(ctx context.Context, replace bool) error {
 		return err
 	}
 	clear(e.unsaved)
-	e.savedSeq = e.watermark
+	e.savedSeq, e.replaceSaved = e.watermark, false
 	return nil
 }
 

@@ -139,6 +139,13 @@ func (c *countingStore) ScanEvents(ctx context.Context, q store.EventQuery, fn f
 	})
 }
 
+func (c *countingStore) ScanSlices(ctx context.Context, q store.EventQuery, n int, fn func(int, *store.Event, []byte) error) error {
+	return c.Store.ScanSlices(ctx, q, n, func(slice int, e *store.Event, attrs []byte) error {
+		c.n.Add(1)
+		return fn(slice, e, attrs)
+	})
+}
+
 // An evaluator that restarts goes on from the user states saved in the
 // store and reads only the events ingested since; one whose stages changed
 // evaluates every event again.

@@ -8,17 +8,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/bits"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/tidwall/gjson"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/expr"
@@ -60,6 +58,10 @@ type Engine struct {
 	// such combination is its result for every event of it, so it is
 	// evaluated once per combination (see activation.kinds).
 	byEventKind []bool
+	// eventFields are the event fields the stage conditions read, all of
+	// them when allEventFields.
+	eventFields    map[string]bool
+	allEventFields bool
 }
 
 // eventKindFields are the event fields with few distinct values.
@@ -70,7 +72,8 @@ func NewEngine(env *expr.Env, spec v1alpha1.JourneyMapSpec) (*Engine, error) {
 	if len(spec.Stages) > 64 {
 		return nil, fmt.Errorf("a journey map has at most 64 stages, this one %d", len(spec.Stages))
 	}
-	e := &Engine{env: env, spec: spec, window: 336 * time.Hour, bounded: true, sumTouchpoints: map[string]bool{}}
+	e := &Engine{env: env, spec: spec, window: 336 * time.Hour, bounded: true, sumTouchpoints: map[string]bool{},
+		eventFields: map[string]bool{}}
 	if spec.ConversionWindow != nil {
 		e.window = spec.ConversionWindow.Duration
 	}
@@ -85,6 +88,10 @@ func NewEngine(env *expr.Env, spec v1alpha1.JourneyMapSpec) (*Engine, error) {
 				kind = kind && eventKindFields[field]
 			}
 			e.byEventKind = append(e.byEventKind, kind)
+			e.allEventFields = e.allEventFields || f.AllEventFields
+			for field := range f.EventFields {
+				e.eventFields[field] = true
+			}
 		}
 		e.bounded = e.bounded && f.Bounded
 		e.decodeAll = e.decodeAll || f.AllEventFields || f.EventFields["attributes"]
@@ -189,18 +196,23 @@ func (e *Engine) attributes(touchpoint string) (decode, raw bool) {
 // attribute, say) does not hold.
 //
 // raws, when not nil, are the events' attributes as read, for the series
-// to take their numbers from without decoding the rest.
-func (e *Engine) advance(u *UserState, events []store.Event, raws [][]byte, act *activation) {
+// to take their numbers from without decoding the rest; vals, when not nil,
+// are those numbers already taken (see record).
+func (e *Engine) advance(u *UserState, events []store.Event, raws [][]byte, vals [][]float64, act *activation) {
 	ph := &pointHistory{e: e}
 	eh := &eventHistory{}
 	for i := range events {
 		ev := &events[i]
 		at := ev.OccurredAt.UnixNano()
 		var raw []byte
+		var v []float64
 		if raws != nil {
 			raw = raws[i]
 		}
-		e.record(u, ev, raw, at)
+		if vals != nil {
+			v = vals[i]
+		}
+		e.record(u, ev, raw, v, at)
 		var h expr.UserHistory
 		if e.bounded {
 			ph.points, ph.asOf = u.points, at
@@ -262,8 +274,10 @@ func (e *Engine) holds(j int, act *activation) bool {
 }
 
 // record adds an event to the user's history. A sum series takes its
-// number from raw when given, else from the decoded attributes.
-func (e *Engine) record(u *UserState, ev *store.Event, raw []byte, at int64) {
+// number from vals when given (the touchpoint's sum series' numbers, in
+// series order, NaN for none), else from raw when given, else from the
+// decoded attributes.
+func (e *Engine) record(u *UserState, ev *store.Event, raw []byte, vals []float64, at int64) {
 	if ev.Touchpoint == FeedbackTouchpoint {
 		u.responded = max(u.responded, at)
 	}
@@ -278,6 +292,11 @@ func (e *Engine) record(u *UserState, ev *store.Event, raw []byte, at int64) {
 		switch {
 		case s.Type != "" && s.Type == ev.Type:
 			u.points = append(u.points, point{at: at, series: int32(i)})
+		case s.Attribute != "" && vals != nil:
+			if v := vals[0]; !math.IsNaN(v) {
+				u.points = append(u.points, point{at: at, series: int32(i), val: v})
+			}
+			vals = vals[1:]
 		case s.Attribute != "" && raw != nil:
 			if r := gjson.GetBytes(raw, e.paths[i]); r.Type == gjson.Number {
 				u.points = append(u.points, point{at: at, series: int32(i), val: r.Num})
@@ -499,114 +518,6 @@ func (j journeyStats) Conversion(from, to string) float64 {
 	return j.engine.conversion(j.users, f, t, false).Rate
 }
 
-// batchEvents is about how many events the reader hands a worker at once.
-const batchEvents = 4096
-
-// userBatch is whole users' events, in the order of the store, with their
-// attributes as read where the engine reads them.
-type userBatch struct {
-	events []store.Event
-	raws   [][]byte
-}
-
-// EvaluateStore evaluates every user of the sources' events in the store:
-// a goroutine per core reads a partition of the users' events and another
-// per core decodes and evaluates them, a user's events always together.
-func (e *Engine) EvaluateStore(ctx context.Context, st store.Store, sources []string) (*Users, error) {
-	workers := max(1, runtime.GOMAXPROCS(0))
-	g, ctx := errgroup.WithContext(ctx)
-	batches := make(chan *userBatch, 2*workers)
-	results := make(chan []UserState, 2*workers)
-	send := func(b *userBatch) error {
-		select {
-		case batches <- b:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	// One reader per partition of the users: reading and decoding rows is
-	// much of the work, and the database sorts each part on its own.
-	var readers sync.WaitGroup
-	for k := range workers {
-		readers.Add(1)
-		g.Go(func() error {
-			defer readers.Done()
-			b := &userBatch{}
-			q := e.query(sources)
-			q.Partition, q.Partitions = k, workers
-			err := st.ScanEvents(ctx, q, func(ev *store.Event, attrs []byte) error {
-				if n := len(b.events); n >= batchEvents && b.events[n-1].UserID != ev.UserID {
-					if err := send(b); err != nil {
-						return err
-					}
-					b = &userBatch{events: make([]store.Event, 0, n), raws: make([][]byte, 0, n)}
-				}
-				c, raw := e.take(ev, attrs)
-				b.events, b.raws = append(b.events, c), append(b.raws, raw)
-				return nil
-			})
-			if err != nil || len(b.events) == 0 {
-				return err
-			}
-			return send(b)
-		})
-	}
-	go func() { readers.Wait(); close(batches) }()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		g.Go(func() error {
-			defer wg.Done()
-			act := e.newActivation()
-			for b := range batches {
-				out, err := e.evaluateBatch(b, act)
-				if err != nil {
-					return err
-				}
-				select {
-				case results <- out:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			return nil
-		})
-	}
-	go func() { wg.Wait(); close(results) }()
-	us := e.NewUsers()
-	for out := range results {
-		for _, u := range out {
-			us.Put(u)
-		}
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return us, nil
-}
-
-// evaluateBatch decodes a batch's attributes and evaluates its users.
-func (e *Engine) evaluateBatch(b *userBatch, act *activation) ([]UserState, error) {
-	for i, raw := range b.raws {
-		if err := e.decode(&b.events[i], raw); err != nil {
-			return nil, err
-		}
-	}
-	var out []UserState
-	for lo := 0; lo < len(b.events); {
-		hi := lo + 1
-		for hi < len(b.events) && b.events[hi].UserID == b.events[lo].UserID {
-			hi++
-		}
-		u := e.newUser(b.events[lo].UserID)
-		e.advance(&u, b.events[lo:hi], b.raws[lo:hi], act)
-		out = append(out, u)
-		lo = hi
-	}
-	return out, nil
-}
-
 // recomputeChunk bounds how many users' events one query reads.
 const recomputeChunk = 5_000
 
@@ -625,12 +536,12 @@ func (e *Engine) Update(ctx context.Context, st store.Store, sources []string, u
 		switch {
 		case u == nil:
 			u = us.Put(e.newUser(user))
-		case events[0].OccurredAt.UnixNano() <= u.last:
-			// Same-time events order by ID, so a tie may go before.
+		case events[0].OccurredAt.UnixNano() < u.last:
+			// Same-time events go in ingestion order: a tie goes after.
 			again = append(again, user)
 			return nil
 		}
-		e.advance(u, events, raws, act)
+		e.advance(u, events, raws, nil, act)
 		changed = append(changed, user)
 		return nil
 	})
@@ -640,10 +551,10 @@ func (e *Engine) Update(ctx context.Context, st store.Store, sources []string, u
 	for lo := 0; lo < len(again); lo += recomputeChunk {
 		chunk := again[lo:min(lo+recomputeChunk, len(again))]
 		q := e.query(sources)
-		q.Users = chunk
+		q.Users, q.UpToSeq = chunk, upTo
 		err := e.scanByUser(ctx, st, q, func(events []store.Event, raws [][]byte) error {
 			u := us.Put(e.newUser(events[0].UserID))
-			e.advance(u, events, raws, act)
+			e.advance(u, events, raws, nil, act)
 			return nil
 		})
 		if err != nil {

@@ -100,7 +100,11 @@ func evaluate(t *testing.T) sample {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	users, err := eng.EvaluateStore(ctx, st, sources)
+	upTo, err := st.LatestSeq(ctx, sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := eng.EvaluateStore(ctx, st, sources, upTo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +215,11 @@ func TestBoundedHistoryAgreesWithAllEvents(t *testing.T) {
 	if all.Persistent() {
 		t.Fatal("computed windows, but the engine found a bound")
 	}
-	allUsers, err := all.EvaluateStore(context.Background(), smp.store, smp.sources)
+	upTo, err := smp.store.LatestSeq(context.Background(), smp.sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allUsers, err := all.EvaluateStore(context.Background(), smp.store, smp.sources, upTo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,6 +236,38 @@ func TestBoundedHistoryAgreesWithAllEvents(t *testing.T) {
 		if u.Stage() != v.Stage() || !u.EnteredAt().Equal(v.EnteredAt()) || !reflect.DeepEqual(u.Moves(), v.Moves()) {
 			t.Fatalf("user %s: bounded %s since %s via %v, every event %s since %s via %v",
 				u.User, u.Stage(), u.EnteredAt(), u.Moves(), v.Stage(), v.EnteredAt(), v.Moves())
+		}
+	}
+}
+
+// A full evaluation, which reads the events in no order and orders each
+// user's itself, gives every user the very state that reading them in the
+// store's order does, also when users' hashes collide.
+func TestFullEvaluationOrdersEventsItself(t *testing.T) {
+	smp := evaluate(t)
+	ctx := context.Background()
+	upTo, err := smp.store.LatestSeq(ctx, smp.sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ordered := smp.eng.NewUsers()
+	if _, err := smp.eng.Update(ctx, smp.store, smp.sources, ordered, 0, upTo); err != nil {
+		t.Fatal(err)
+	}
+	collided, err := journey.EvaluateStoreHashed(smp.eng, ctx, smp.store, smp.sources, upTo, func(u string) uint64 { return uint64(len(u) % 2) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string]*journey.Users{"full": smp.users, "full, hashes colliding": collided} {
+		if got.Len() != ordered.Len() || got.Len() < 100 {
+			t.Fatalf("%s: %d users, in the store's order %d", name, got.Len(), ordered.Len())
+		}
+		for i := range ordered.Len() {
+			want := ordered.At(i)
+			u := got.Get(want.User)
+			if u == nil || !bytes.Equal(u.MarshalState(), want.MarshalState()) {
+				t.Fatalf("%s: user %s differs from the evaluation in the store's order", name, want.User)
+			}
 		}
 	}
 }

@@ -28,6 +28,14 @@ type activation struct {
 	kinds   map[eventKind]int
 	kind    int
 	results [][]uint8
+	// recent are the last kinds looked up: the reader hands over the same
+	// strings for the same values, so comparing them is mostly comparing
+	// pointers, cheaper than hashing them for the map.
+	recent [8]struct {
+		k eventKind
+		n int
+	}
+	nRecent int
 }
 
 // eventKind is what a condition that reads only these fields can tell
@@ -48,16 +56,28 @@ func (a *activation) bind(ev *store.Event) {
 
 // kindOf numbers the bound event's kind.
 func (a *activation) kindOf() int {
-	if a.kind < 0 {
-		ev := a.event.ev
-		k := eventKind{ev.Touchpoint, ev.Type, ev.Source, ev.System}
-		n, ok := a.kinds[k]
-		if !ok {
-			n = len(a.kinds)
-			a.kinds[k] = n
-		}
-		a.kind = n
+	if a.kind >= 0 {
+		return a.kind
 	}
+	ev := a.event.ev
+	k := eventKind{ev.Touchpoint, ev.Type, ev.Source, ev.System}
+	for i := range min(a.nRecent, len(a.recent)) {
+		if a.recent[i].k == k {
+			a.kind = a.recent[i].n
+			return a.kind
+		}
+	}
+	n, ok := a.kinds[k]
+	if !ok {
+		n = len(a.kinds)
+		a.kinds[k] = n
+	}
+	a.recent[a.nRecent%len(a.recent)] = struct {
+		k eventKind
+		n int
+	}{k, n}
+	a.nRecent++
+	a.kind = n
 	return a.kind
 }
 

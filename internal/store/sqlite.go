@@ -3,16 +3,15 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"modernc.org/sqlite" // registers driver "sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -44,21 +43,6 @@ type sqliteStore struct {
 // writers then queue on busy_timeout instead of one failing when it
 // upgrades from reading to writing. A file database runs in WAL mode, so
 // readers do not wait for the writer.
-// journey_partition(user_id, n) is the partition of a user among n
-// (EventQuery.Partitions): FNV-1a of the ID, modulo n.
-func init() {
-	sqlite.MustRegisterDeterministicScalarFunction("journey_partition", 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-		id, _ := args[0].(string)
-		n, _ := args[1].(int64)
-		if n <= 0 {
-			return nil, fmt.Errorf("journey_partition: %d partitions", n)
-		}
-		h := fnv.New32a()
-		h.Write([]byte(id))
-		return int64(h.Sum32()) % n, nil
-	})
-}
-
 func openSQLite(ctx context.Context, path string) (Store, error) {
 	memory := path == "" || path == ":memory:"
 	q := url.Values{}
@@ -280,18 +264,55 @@ func jsonText(v []string) string {
 }
 
 func (s *sqliteStore) ScanEvents(ctx context.Context, q EventQuery, fn func(*Event, []byte) error) error {
-	where, args := `source IN (SELECT value FROM json_each(?))`, []any{jsonText(q.Sources)}
+	cols, where, args := sqliteEventQuery(q)
 	if q.Users != nil {
 		where += ` AND user_id IN (SELECT value FROM json_each(?))`
 		args = append(args, jsonText(q.Users))
 	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+cols+` FROM events WHERE `+where+` ORDER BY user_id, occurred_at, rowid`, args...)
+	if err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	return scanSqliteEvents(rows, fn)
+}
+
+func (s *sqliteStore) ScanSlices(ctx context.Context, q EventQuery, n int, fn func(int, *Event, []byte) error) error {
+	// Slices are ranges of rowid, which is the ingestion sequence: rows
+	// are never deleted or renumbered, and new ones go past the end, into
+	// the last slice, which is open.
+	var first, last sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT min(rowid), max(rowid) FROM events`).Scan(&first, &last); err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	n = max(1, n)
+	per := (last.Int64-first.Int64)/int64(n) + 1
+	g, ctx := errgroup.WithContext(ctx)
+	for i := range n {
+		g.Go(func() error {
+			cols, where, args := sqliteEventQuery(q)
+			where += ` AND rowid >= ?`
+			args = append(args, first.Int64+int64(i)*per)
+			if i < n-1 {
+				where += ` AND rowid < ?`
+				args = append(args, first.Int64+int64(i+1)*per)
+			}
+			rows, err := s.db.QueryContext(ctx, `SELECT `+cols+` FROM events WHERE `+where, args...)
+			if err != nil {
+				return fmt.Errorf("read events: %w", err)
+			}
+			return scanSqliteEvents(rows, func(ev *Event, attrs []byte) error { return fn(i, ev, attrs) })
+		})
+	}
+	return g.Wait()
+}
+
+// sqliteEventQuery is what ScanEvents and ScanSlices select of q's events,
+// and the condition and arguments that select them.
+func sqliteEventQuery(q EventQuery) (cols, where string, args []any) {
+	where, args = `source IN (SELECT value FROM json_each(?))`, []any{jsonText(q.Sources)}
 	if q.UpToSeq > 0 {
 		where += ` AND rowid > ? AND rowid <= ?`
 		args = append(args, q.AfterSeq, q.UpToSeq)
-	}
-	if q.Partitions > 1 {
-		where += ` AND journey_partition(user_id, ?) = ?`
-		args = append(args, q.Partitions, q.Partition)
 	}
 	namespace, runID, attributes := "namespace", "run_id", "attributes"
 	if q.Lean {
@@ -302,12 +323,13 @@ func (s *sqliteStore) ScanEvents(ctx context.Context, q EventQuery, fn func(*Eve
 		attributes = `CASE WHEN touchpoint IN (SELECT value FROM json_each(?)) THEN attributes END`
 		args = append([]any{jsonText(q.AttributesOf)}, args...)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT source, `+namespace+`, event_id, user_id, touchpoint, system, type, occurred_at,
-		amount, currency, `+attributes+`, `+runID+` FROM events WHERE `+where+`
-		ORDER BY user_id, occurred_at, event_id`, args...)
-	if err != nil {
-		return fmt.Errorf("read events: %w", err)
-	}
+	cols = `source, ` + namespace + `, event_id, user_id, touchpoint, system, type, occurred_at, amount, currency, ` +
+		attributes + `, ` + runID + `, rowid`
+	return cols, where, args
+}
+
+// scanSqliteEvents hands the rows of sqliteEventQuery's columns to fn.
+func scanSqliteEvents(rows *sql.Rows, fn func(*Event, []byte) error) error {
 	defer rows.Close()
 	var e Event
 	var at string
@@ -315,9 +337,10 @@ func (s *sqliteStore) ScanEvents(ctx context.Context, q EventQuery, fn func(*Eve
 	for rows.Next() {
 		e = Event{}
 		if err := rows.Scan(&e.Source, &e.Namespace, &e.EventID, &e.UserID, &e.Touchpoint, &e.System, &e.Type, &at,
-			&amount, &e.Currency, &attrs, &e.RunID); err != nil {
+			&amount, &e.Currency, &attrs, &e.RunID, &e.Seq); err != nil {
 			return fmt.Errorf("read events: %w", err)
 		}
+		var err error
 		if e.OccurredAt, err = parseTime(at); err != nil {
 			return fmt.Errorf("read event %s: %w", e.EventID, err)
 		}

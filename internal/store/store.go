@@ -44,6 +44,9 @@ type Event struct {
 	Currency   string
 	Attributes map[string]any
 	RunID      string
+	// Seq is the event's ingestion sequence (see LatestSeq), set when read
+	// by ScanEvents or ScanSlices.
+	Seq int64
 }
 
 // EventQuery selects events for evaluation.
@@ -54,10 +57,6 @@ type EventQuery struct {
 	// When UpToSeq > 0, only events ingested after AfterSeq and up to
 	// UpToSeq (see LatestSeq).
 	AfterSeq, UpToSeq int64
-	// When Partitions > 1, only the users of partition Partition
-	// (0 <= Partition < Partitions): the partitions split the users by a
-	// hash of their ID, so that several readers can share the work.
-	Partition, Partitions int
 	// Lean leaves out what evaluation does not read: Namespace and RunID
 	// come back empty. AttributesOf, when not nil, reads the attributes of
 	// only the events of these touchpoints (the others' come back nil).
@@ -202,8 +201,9 @@ type Store interface {
 	// touchpoint in the namespace, from any source.
 	KnownUsers(ctx context.Context, namespace, touchpoint string, userIDs []string) (map[string]bool, error)
 	// Events streams the events of the sources to fn, ordered by user, then
-	// occurredAt, then event ID: one user's events arrive together and in
-	// time order. An error from fn stops the stream and is returned.
+	// occurredAt, then ingestion sequence: one user's events arrive
+	// together, in time order, and same-time events in the order they were
+	// ingested. An error from fn stops the stream and is returned.
 	Events(ctx context.Context, sources []string, fn func(Event) error) error
 	// LatestSeq returns the ingestion sequence of the sources' newest event
 	// (0 when none): an evaluator's watermark. Events become visible in
@@ -214,12 +214,22 @@ type Store interface {
 	// none) and decodes them if it needs them. ev and attributes are reused
 	// for the next event: fn copies what it keeps.
 	ScanEvents(ctx context.Context, q EventQuery, fn func(ev *Event, attributes []byte) error) error
+	// ScanSlices reads the events q selects (by Sources and UpToSeq; no
+	// order, users or partition) in no particular order, which spares the
+	// database ScanEvents' sort, split into at most n slices of the store
+	// read at once: fn(slice, …) is called from one goroutine per slice,
+	// so concurrently for different slices. Every event arrives exactly
+	// once, with its Seq. As with ScanEvents, fn copies what it keeps, and
+	// more: ev.UserID and ev.EventID view the read buffer and are valid only
+	// until fn returns; ev's other strings may be kept.
+	ScanSlices(ctx context.Context, q EventQuery, n int, fn func(slice int, ev *Event, attributes []byte) error) error
 	// LoadUserStates streams the per-user states saved for a journey.
 	// state is reused for the next user: fn copies what it keeps.
 	LoadUserStates(ctx context.Context, journey string, fn func(user string, state []byte) error) error
 	// SaveUserStates writes per-user states and a journey_state document in
 	// one transaction: with replace, the journey's saved states become
-	// exactly these; without, these are inserted or updated.
+	// exactly these; without, these are inserted or updated. It may
+	// reorder states.
 	SaveUserStates(ctx context.Context, journey string, states []UserState, replace bool, key string, doc []byte) error
 	// LoadState returns the JSON document an evaluator saved for a journey
 	// ("namespace/name") under key, or nil if none.

@@ -111,6 +111,7 @@ func TestStore(t *testing.T) {
 		{"EventsStream", testEventsStream},
 		{"JourneyState", testJourneyState},
 		{"Watermark", testWatermark},
+		{"Slices", testSlices},
 		{"UserStates", testUserStates},
 		{"Cursor", testCursor},
 		{"Runs", testRuns},
@@ -598,23 +599,95 @@ func testWatermark(t *testing.T, b backend) {
 	if got := scan(EventQuery{Sources: src, Users: []string{}}); got != "" {
 		t.Errorf("no users selects no events: %s", got)
 	}
-	// Partitions split the users: together they are everything, once,
-	// and a user's events are all in one.
-	var parts []string
-	for k := range 3 {
-		if got := scan(EventQuery{Sources: src, Partition: k, Partitions: 3}); got != "" {
-			parts = append(parts, strings.Split(got, ",")...)
+}
+
+// ScanSlices reads every selected event once, whole and as ScanEvents
+// reads it, in slices read at once; ScanEvents orders same-time events of
+// a user as they were ingested.
+func testSlices(t *testing.T, b backend) {
+	s := b.new(t)
+	ctx := context.Background()
+	mk := func(source, id, user string, i int) Event {
+		e := Event{Source: source, Namespace: "shop", EventID: id, UserID: user, Touchpoint: "t", System: "s", Type: "x",
+			OccurredAt: t0.Add(time.Duration(i) * 1001 * time.Microsecond), RunID: "r", Attributes: map[string]any{"n": i, "q": "it's"}}
+		if i%3 == 0 {
+			e.Touchpoint, e.Amount, e.Currency = "billing", ptr(float64(i)/100-3), "eur"
+		}
+		return e
+	}
+	for batch := range 10 {
+		var a, c []Event
+		for i := range 200 {
+			id := fmt.Sprintf("e%d-%d", batch, i)
+			a = append(a, mk("shop/a", id, fmt.Sprintf("u%d", i%37), i))
+			c = append(c, mk("shop/c", id, "u1", i)) // not selected
+		}
+		commit(t, s, Batch{Source: "shop/a", Events: a})
+		commit(t, s, Batch{Source: "shop/c", Events: c})
+	}
+	upTo, err := s.LatestSeq(ctx, []string{"shop/a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, Batch{Source: "shop/a", Events: []Event{mk("shop/a", "late", "u1", 0)}}) // after upTo
+	describe := func(e *Event, attrs []byte) string {
+		amount := "null"
+		if e.Amount != nil {
+			amount = fmt.Sprint(*e.Amount)
+		}
+		return fmt.Sprintf("%s %s %s %s %s %s %s %s %s %s %s %s %d", e.Source, e.Namespace, e.EventID, e.UserID, e.Touchpoint, e.System,
+			e.Type, e.OccurredAt.Format(time.RFC3339Nano), amount, e.Currency, attrs, e.RunID, e.Seq)
+	}
+	for _, q := range []EventQuery{
+		{Sources: []string{"shop/a"}, UpToSeq: upTo},
+		{Sources: []string{"shop/a", "shop/none's"}, UpToSeq: upTo, Lean: true, AttributesOf: []string{"billing", "it's"}},
+	} {
+		want := map[string]string{}
+		err = s.ScanEvents(ctx, q, func(e *Event, attrs []byte) error {
+			want[e.EventID] = describe(e, attrs)
+			return nil
+		})
+		if err != nil || len(want) != 2000 {
+			t.Fatalf("ScanEvents read %d events (%v), want 2000", len(want), err)
+		}
+		var mu sync.Mutex
+		got, perSlice := map[string]string{}, map[int]int{}
+		err = s.ScanSlices(ctx, q, 3, func(slice int, e *Event, attrs []byte) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, dup := got[e.EventID]; dup {
+				t.Errorf("event %s read twice", e.EventID)
+			}
+			got[strings.Clone(e.EventID)] = describe(e, attrs)
+			perSlice[slice]++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, w := range want {
+			if got[id] != w {
+				t.Fatalf("%+v: ScanSlices read %q\nScanEvents read %q", q, got[id], w)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("slices read %d events, want the %d of shop/a up to %d", len(got), len(want), upTo)
+		}
+		if len(perSlice) < 2 {
+			t.Errorf("one slice read everything: %v", perSlice)
 		}
 	}
-	sort.Strings(parts)
-	if got := strings.Join(parts, ","); got != "u1:e1,u2:e2,u2:e4,u3:e3" {
-		t.Errorf("three partitions hold %s, want u1:e1,u2:e2,u2:e4,u3:e3", got)
-	}
-	for k := range 3 {
-		got := scan(EventQuery{Sources: src, Partition: k, Partitions: 3})
-		if strings.Contains(got, "u2:") && strings.Count(got, "u2:") != 2 {
-			t.Errorf("partition %d has part of u2's events: %s", k, got)
-		}
+
+	// Same time, same user: in the order ingested, whatever their IDs.
+	commit(t, s, Batch{Source: "shop/b", Events: []Event{mk("shop/b", "z", "u1", 0)}})
+	commit(t, s, Batch{Source: "shop/b", Events: []Event{mk("shop/b", "a", "u1", 0)}})
+	var order []string
+	err = s.ScanEvents(ctx, EventQuery{Sources: []string{"shop/b"}}, func(e *Event, _ []byte) error {
+		order = append(order, e.EventID)
+		return nil
+	})
+	if err != nil || strings.Join(order, ",") != "z,a" {
+		t.Errorf("same-time events in order %v (%v), want z,a as ingested", order, err)
 	}
 }
 

@@ -207,7 +207,11 @@ func evaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Fo
 			sources = append(sources, s.Namespace+"/"+s.Name)
 		}
 	}
-	users, err := eng.EvaluateStore(ctx, st, sources)
+	upTo, err := st.LatestSeq(ctx, sources)
+	if err != nil {
+		return MapResult{}, err
+	}
+	users, err := eng.EvaluateStore(ctx, st, sources, upTo)
 	if err != nil {
 		return MapResult{}, err
 	}
