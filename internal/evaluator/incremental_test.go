@@ -164,8 +164,19 @@ func TestRestartResumesFromSavedStates(t *testing.T) {
 		return ev, c
 	}
 	first, c1 := start(cfg)
-	if _, err := first.Once(ctx); err != nil {
-		t.Fatal(err)
+	// Evaluate publishes without saving the user states; Persist saves them.
+	saved := func() bool {
+		doc, err := smp.store.LoadState(ctx, cfg.Namespace+"/"+cfg.Name, "users")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc != nil
+	}
+	if _, err := first.Evaluate(ctx); err != nil || saved() {
+		t.Fatalf("Evaluate: %v; states saved: %v, want not yet", err, saved())
+	}
+	if err := first.Persist(ctx); err != nil || !saved() {
+		t.Fatalf("Persist: %v; states saved: %v", err, saved())
 	}
 	total := c1.read()
 	if total < 10_000 {
