@@ -115,16 +115,20 @@ func EvaluatorDeployment(jm *v1alpha1.JourneyMap, configHash string, opts Option
 	if jm.Spec.Suspend {
 		replicas = 0
 	}
+	res := resources("100m", "128Mi", "1", "512Mi")
+	if !opts.EvaluatorMemory.IsZero() {
+		res.Requests[corev1.ResourceMemory], res.Limits[corev1.ResourceMemory] = opts.EvaluatorMemory, opts.EvaluatorMemory
+	}
 	c := corev1.Container{
 		Name:            ComponentEvaluator,
 		Image:           opts.Image,
 		ImagePullPolicy: opts.ImagePullPolicy,
 		Args:            []string{"evaluate", "--config", runconfig.Path(), "--listen", ":" + strconv.Itoa(HTTPPort)},
-		Env:             []corev1.EnvVar{storeEnv(JourneyStore(opts))},
+		Env:             []corev1.EnvVar{storeEnv(JourneyStore(opts)), memoryLimitEnv(res)},
 		Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP}},
 		ReadinessProbe:  httpProbe("/readyz"),
 		LivenessProbe:   httpProbe("/healthz"),
-		Resources:       resources("100m", "128Mi", "1", "512Mi"),
+		Resources:       res,
 	}
 	spec := podSpec(names.ServiceAccount, names.ConfigMap, c, JourneySecretRefs(jm.Spec), corev1.RestartPolicyAlways)
 	spec.AutomountServiceAccountToken = ptr.To(true) // to patch its map's status

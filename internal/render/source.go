@@ -110,9 +110,9 @@ func ingestPodTemplate(src *v1alpha1.TouchpointSource, configHash string, opts O
 		Image:           opts.Image,
 		ImagePullPolicy: opts.ImagePullPolicy,
 		Args:            []string{"ingest", "--config", runconfig.Path()},
-		Env:             []corev1.EnvVar{storeEnv(SourceStore(src, opts))},
 		Resources:       resources("100m", "128Mi", "1", "512Mi"),
 	}
+	c.Env = []corev1.EnvVar{storeEnv(SourceStore(src, opts)), memoryLimitEnv(c.Resources)}
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{
 			Labels:      sourceLabels(src, ComponentIngest),
@@ -186,12 +186,12 @@ func ReceiverDeployment(src *v1alpha1.TouchpointSource, configHash string, opts 
 		Image:           opts.Image,
 		ImagePullPolicy: opts.ImagePullPolicy,
 		Args:            []string{"receive", "--config", runconfig.Path(), "--listen", ":" + strconv.Itoa(HTTPPort)},
-		Env:             []corev1.EnvVar{storeEnv(SourceStore(src, opts))},
 		Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP}},
 		ReadinessProbe:  httpProbe("/readyz"),
 		LivenessProbe:   httpProbe("/healthz"),
 		Resources:       resources("50m", "64Mi", "500m", "256Mi"),
 	}
+	c.Env = []corev1.EnvVar{storeEnv(SourceStore(src, opts)), memoryLimitEnv(c.Resources)}
 	selector := map[string]string{LabelSource: src.Name, LabelComponent: ComponentReceiver}
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},

@@ -39,6 +39,7 @@ var (
 		"rbac":             map[string]any{"aggregatedRoles": false},
 		"metrics":          map[string]any{"service": map[string]any{"enabled": false}},
 		"extraArgs":        []any{"--zap-log-level=debug"},
+		"evaluatorMemory":  "2Gi",
 		"podAnnotations":   map[string]any{"example.com/team": "platform"},
 		"podLabels":        map[string]any{"example.com/tier": "control-plane"},
 		"nodeSelector":     map[string]any{"kubernetes.io/os": "linux"},
@@ -146,7 +147,7 @@ var _ = Describe("the Helm chart", func() {
 		args, image = managerContainer(managerDeployment(mustRender(chrt, everythingElse)))
 		Expect(image).To(Equal("registry.example.com/journey-operator@sha256:" + strings.Repeat("ab", 32)))
 		Expect(args).To(ContainElements("--image="+image, "--image-pull-policy=Always",
-			"--store-secret-name=media-store", "--store-secret-key=postgres-dsn", "--zap-log-level=debug"))
+			"--store-secret-name=media-store", "--store-secret-key=postgres-dsn", "--evaluator-memory=2Gi", "--zap-log-level=debug"))
 	})
 
 	It("has liveness and readiness probes on /healthz and /readyz", func() {
@@ -184,6 +185,7 @@ var _ = Describe("the Helm chart", func() {
 		Entry("an unknown store key", map[string]any{"store": map[string]any{"secret": "journey-store"}}, "additional properties 'secret' not allowed"),
 		Entry("a metrics port out of range", map[string]any{"metrics": map[string]any{"service": map[string]any{"port": 70000}}}, "at '/metrics/service/port'"),
 		Entry("an extra argument that is not a flag", map[string]any{"extraArgs": []any{"debug"}}, "at '/extraArgs/0'"),
+		Entry("an evaluator memory that is not a quantity", map[string]any{"evaluatorMemory": "lots"}, "at '/evaluatorMemory'"),
 	)
 
 	It("ships the CRDs exactly as config/crd/bases holds them (`make manifests` copies them)", func() {

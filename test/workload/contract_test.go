@@ -156,7 +156,11 @@ func TestIngestPodTemplateRunsAndReportsToTheController(t *testing.T) {
 	args = append(args, "--secrets-dir", secretsDir, "--termination-log", termLog)
 	cmd := journeyCommand(args...)
 	for _, e := range c.Env {
-		if ref := e.ValueFrom.SecretKeyRef; ref != nil {
+		switch {
+		case e.ValueFrom == nil:
+			cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
+		case e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
 			cmd.Env = append(cmd.Env, e.Name+"="+secrets[ref.Name][ref.Key])
 		}
 	}

@@ -4,12 +4,14 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -44,6 +46,8 @@ type Options struct {
 	StoreSecretKey       string
 	SecretRetry          time.Duration
 	Workers              int
+	// EvaluatorMemory: see render.Options.
+	EvaluatorMemory resource.Quantity
 }
 
 // DefaultImage runs the workloads when --image is not given.
@@ -64,6 +68,7 @@ func (o Options) Deps(mgr ctrl.Manager) (controllers.Deps, error) {
 			Image:           o.Image,
 			ImagePullPolicy: corev1.PullPolicy(o.ImagePullPolicy),
 			StoreSecret:     v1alpha1.SecretKeyRef{Name: o.StoreSecretName, Key: o.StoreSecretKey},
+			EvaluatorMemory: o.EvaluatorMemory,
 		},
 		SecretRetry: o.SecretRetry,
 		Announced:   &controllers.Announcer{},
@@ -150,6 +155,18 @@ func Run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.StoreSecretKey, "store-secret-key", "dsn", "key of the store DSN in that Secret")
 	fs.DurationVar(&o.SecretRetry, "secret-retry", 30*time.Second, "how soon a resource missing a Secret looks again")
 	fs.IntVar(&o.Workers, "workers", 4, "concurrent reconciles per kind")
+	fs.Func("evaluator-memory", "memory request and limit of each JourneyMap's evaluator, e.g. 2Gi (default: request 128Mi, limit 512Mi); "+
+		"a full evaluation of ten million events of a million users peaks at about 1.4 GiB", func(v string) error {
+		q, err := resource.ParseQuantity(v)
+		if err == nil && q.Sign() <= 0 {
+			err = errors.New("must be more than 0")
+		}
+		if err != nil {
+			return fmt.Errorf("a memory quantity such as 2Gi: %w", err)
+		}
+		o.EvaluatorMemory = q
+		return nil
+	})
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
