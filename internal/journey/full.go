@@ -75,7 +75,7 @@ func (p *userPart) put(c compactEvent, data []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	last := len(p.data) - 1
-	if last < 0 || len(p.data[last])+len(data) > cap(p.data[last]) {
+	if last < 0 || len(p.data[last])+len(data) > dataBlock {
 		if len(p.data) == maxBlocks {
 			return fmt.Errorf("a full evaluation keeps at most %d GiB of event data per part of the users: too many events", maxBlocks*dataBlock>>30)
 		}
