@@ -260,8 +260,9 @@ func (s *pgStore) ScanEvents(ctx context.Context, q EventQuery, fn func(*Event, 
 func (s *pgStore) ScanSlices(ctx context.Context, q EventQuery, n int, fn func(int, *Event, []byte) error) error {
 	// One connection exports the snapshot every slice reads, and holds the
 	// table against rewrites (VACUUM FULL, CLUSTER) that would move rows
-	// from one slice to another while they are read.
-	n = max(1, min(n, int(s.pool.Config().MaxConns)-1))
+	// from one slice to another while they are read. It reads the first
+	// slice itself, so a pool of one connection reads one slice.
+	n = max(1, min(n, int(s.pool.Config().MaxConns)))
 	return s.pool.with(ctx, func(lead *pgx.Conn) error {
 		tx, err := lead.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 		if err != nil {
@@ -279,18 +280,26 @@ func (s *pgStore) ScanSlices(ctx context.Context, q EventQuery, n int, fn func(i
 			return fmt.Errorf("read events: %w", err)
 		}
 		per := blocks/int64(n) + 1
+		read := func(i int, tx pgx.Tx) error {
+			cols, where, args := pgEventQuery(q)
+			// Ranges of the table's pages; the last one open, as the table
+			// may have grown since it was measured.
+			args = append(args, fmt.Sprintf("(%d,0)", int64(i)*per))
+			where += fmt.Sprintf(` AND ctid >= $%d::text::tid`, len(args))
+			if i < n-1 {
+				args = append(args, fmt.Sprintf("(%d,0)", int64(i+1)*per))
+				where += fmt.Sprintf(` AND ctid < $%d::text::tid`, len(args))
+			}
+			rows, err := tx.Query(ctx, `SELECT `+cols+` FROM events WHERE `+where, args...)
+			if err != nil {
+				return fmt.Errorf("read events: %w", err)
+			}
+			return scanPgEvents(rows, func(ev *Event, attrs []byte) error { return fn(i, ev, attrs) })
+		}
 		g, ctx := errgroup.WithContext(ctx)
-		for i := range n {
+		g.Go(func() error { return read(0, tx) })
+		for i := 1; i < n; i++ {
 			g.Go(func() error {
-				cols, where, args := pgEventQuery(q)
-				// Ranges of the table's pages; the last one open, as the
-				// table may have grown since it was measured.
-				args = append(args, fmt.Sprintf("(%d,0)", int64(i)*per))
-				where += fmt.Sprintf(` AND ctid >= $%d::text::tid`, len(args))
-				if i < n-1 {
-					args = append(args, fmt.Sprintf("(%d,0)", int64(i+1)*per))
-					where += fmt.Sprintf(` AND ctid < $%d::text::tid`, len(args))
-				}
 				return s.pool.with(ctx, func(c *pgx.Conn) error {
 					tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 					if err != nil {
@@ -300,11 +309,7 @@ func (s *pgStore) ScanSlices(ctx context.Context, q EventQuery, n int, fn func(i
 					if _, err := tx.Exec(ctx, `SET TRANSACTION SNAPSHOT '`+snapshot+`'`); err != nil {
 						return fmt.Errorf("read events: %w", err)
 					}
-					rows, err := tx.Query(ctx, `SELECT `+cols+` FROM events WHERE `+where, args...)
-					if err != nil {
-						return fmt.Errorf("read events: %w", err)
-					}
-					return scanPgEvents(rows, func(ev *Event, attrs []byte) error { return fn(i, ev, attrs) })
+					return read(i, tx)
 				})
 			})
 		}

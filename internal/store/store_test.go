@@ -605,7 +605,8 @@ func testWatermark(t *testing.T, b backend) {
 // reads it, in slices read at once; ScanEvents orders same-time events of
 // a user as they were ingested.
 func testSlices(t *testing.T, b backend) {
-	s := b.new(t)
+	dsn := b.dsn(t)
+	s := b.open(t, dsn)
 	ctx := context.Background()
 	mk := func(source, id, user string, i int) Event {
 		e := Event{Source: source, Namespace: "shop", EventID: id, UserID: user, Touchpoint: "t", System: "s", Type: "x",
@@ -675,6 +676,22 @@ func testSlices(t *testing.T, b backend) {
 		}
 		if len(perSlice) < 2 {
 			t.Errorf("one slice read everything: %v", perSlice)
+		}
+	}
+
+	// A PostgreSQL pool of one connection reads one slice.
+	if strings.HasPrefix(dsn, "postgres") {
+		one := b.open(t, dsn+"&pool_max_conns=1")
+		read := 0
+		err := one.ScanSlices(ctx, EventQuery{Sources: []string{"shop/a"}, UpToSeq: upTo}, 3, func(slice int, _ *Event, _ []byte) error {
+			if slice != 0 {
+				t.Errorf("a pool of one connection read slice %d", slice)
+			}
+			read++
+			return nil
+		})
+		if err != nil || read != 2000 {
+			t.Errorf("a pool of one connection read %d events (%v), want 2000", read, err)
 		}
 	}
 
