@@ -272,6 +272,54 @@ func TestFullEvaluationOrdersEventsItself(t *testing.T) {
 	}
 }
 
+// The same, for conditions that read every kind of event field: amounts,
+// currencies, IDs, sources, systems and attributes.
+func TestFullEvaluationKeepsWhatConditionsRead(t *testing.T) {
+	smp := evaluate(t)
+	ctx := context.Background()
+	spec := *smp.spec.DeepCopy()
+	spec.Alerts, spec.Feedback = nil, nil
+	spec.Stages = []v1alpha1.Stage{
+		{Name: "Paid", EnterWhen: `event.amount != null && event.amount > 10.0 && event.currency != null`},
+		{Name: "Odd", EnterWhen: `event.eventID.size() % 2 == 1 && event.userID.endsWith("7")`},
+		{Name: "Sourced", EnterWhen: `event.source.startsWith("billing") && event.system != "" && event.occurredAt > timestamp("2000-01-01T00:00:00Z")`},
+		{Name: "Attributed", EnterWhen: `event.attributes.size() > 1`},
+		{Name: "Watching", EnterWhen: `user.sum("playback", "minutes", duration("24h")) >= 60.0`},
+	}
+	env, _ := expr.NewEnv()
+	eng, err := journey.NewEngine(env, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upTo, err := smp.store.LatestSeq(ctx, smp.sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := eng.EvaluateStore(ctx, smp.store, smp.sources, upTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ordered := eng.NewUsers()
+	if _, err := eng.Update(ctx, smp.store, smp.sources, ordered, 0, upTo); err != nil {
+		t.Fatal(err)
+	}
+	snap := eng.Replay("default", "streaming-journey", full, smp.asOf)
+	if want := eng.Replay("default", "streaming-journey", ordered, smp.asOf); !reflect.DeepEqual(snap, want) {
+		t.Errorf("full:\n%+v\nin the store's order:\n%+v", snap, want)
+	}
+	for _, f := range snap.Funnel {
+		if f.Entered == 0 {
+			t.Errorf("nobody entered %s: the comparison proves little", f.From)
+		}
+	}
+	for i := range ordered.Len() {
+		want := ordered.At(i)
+		if u := full.Get(want.User); u == nil || !bytes.Equal(u.MarshalState(), want.MarshalState()) {
+			t.Fatalf("user %s differs from the evaluation in the store's order", want.User)
+		}
+	}
+}
+
 // A user's state survives the store's encoding whole: an evaluator that
 // restarts from saved states counts exactly what it counted before.
 func TestUserStatesRoundTrip(t *testing.T) {
