@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,8 +26,8 @@ import (
 
 // Event is a mapped journey event.
 type Event struct {
-	// Source is "namespace/name" of the TouchpointSource; "" takes the
-	// batch's.
+	// Source is "namespace/name" of the TouchpointSource, whose namespace
+	// is Namespace; "" takes the batch's.
 	Source     string
 	Namespace  string
 	EventID    string
@@ -255,6 +256,18 @@ type Store interface {
 // eventScanner is the part of a Store that Events is built on.
 type eventScanner interface {
 	ScanEvents(ctx context.Context, q EventQuery, fn func(ev *Event, attributes []byte) error) error
+}
+
+// sourceNamespaces are the namespaces of sources ("namespace/name"): an
+// event's Namespace is its source's.
+func sourceNamespaces(sources []string) []string {
+	var out []string
+	for _, s := range sources {
+		if ns, _, ok := strings.Cut(s, "/"); ok && !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	return out
 }
 
 // decodedEvents is Events for both stores: ScanEvents with the attributes

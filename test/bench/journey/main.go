@@ -35,7 +35,7 @@ func main() {
 	users := flag.Int("users", 1_000_000, "users")
 	events := flag.Int("events", 10_000_000, "events")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of one evaluation to this file")
-	which := flag.String("profile", "incremental", "the evaluation to profile: full or incremental")
+	which := flag.String("profile", "incremental", "what to profile: full (the evaluation), save (its user states) or incremental")
 	dsn := flag.String("dsn", "", "a PostgreSQL database to use instead of a throwaway server; "+
 		"the events are loaded only when it holds none, so reruns skip the load")
 	flag.Parse()
@@ -139,8 +139,13 @@ func run(dsn string, nUsers, nEvents int) error {
 	fullTime := time.Since(start)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	if stop, err = startProfile("save"); err != nil {
+		return err
+	}
 	start = time.Now()
-	if err := ev.Persist(ctx); err != nil {
+	err = ev.Persist(ctx)
+	stop()
+	if err != nil {
 		return err
 	}
 	saveTime := time.Since(start)
