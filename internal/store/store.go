@@ -215,8 +215,8 @@ type Store interface {
 	// none) and decodes them if it needs them. ev and attributes are reused
 	// for the next event: fn copies what it keeps.
 	ScanEvents(ctx context.Context, q EventQuery, fn func(ev *Event, attributes []byte) error) error
-	// ScanSlices reads the events q selects (by Sources and UpToSeq; no
-	// order, users or partition) in no particular order, which spares the
+	// ScanSlices reads the events q selects (by Sources, UpToSeq, Lean and
+	// AttributesOf; not Users) in no particular order, which spares the
 	// database ScanEvents' sort, split into at most n slices of the store
 	// read at once: fn(slice, …) is called from one goroutine per slice,
 	// so concurrently for different slices. Every event arrives exactly
