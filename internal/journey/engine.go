@@ -320,6 +320,11 @@ func (e *Engine) prune(u *UserState) {
 	}
 	clear(u.points[len(keep):])
 	u.points = keep
+	// A user's history may have been long; what is kept of it is short and
+	// stays in memory as long as the user: let the long array go.
+	if cap(keep) > 2*len(keep)+4 {
+		u.points = slices.Clone(keep)
+	}
 }
 
 // AlertMemory remembers, per alert instance ("alert" or "alert/user"), since
