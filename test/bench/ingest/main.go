@@ -45,6 +45,8 @@ func main() {
 	n := flag.Int("records", 1_000_000, "billing records")
 	small := flag.Int("small", 200_000, "a smaller input, to compare peak RSS")
 	binary := flag.String("journey", "bin/journey", "the journey binary")
+	flag.IntVar(&batchSize, "batch-size", 0, "journey ingest --batch-size (0: its default)")
+	flag.BoolVar(&childStderr, "child-stderr", false, "show journey ingest's standard error, with GODEBUG=gctrace=1")
 	only := flag.String("store", "", "postgres or sqlite: measure only that store (and skip the peak RSS comparison)")
 	flag.Parse()
 	abs, err := filepath.Abs(*binary)
@@ -58,6 +60,11 @@ func main() {
 }
 
 const users = 50_000
+
+var (
+	batchSize   int
+	childStderr bool
+)
 
 func run(n, small int, binary, only string) error {
 	ctx := context.Background()
@@ -180,10 +187,18 @@ func ingest(binary, dir, name, file, dsn string) (measured, error) {
 	if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
 		return measured{}, err
 	}
-	cmd := exec.Command(binary, "ingest", "--config", cfgPath, "--store", dsn, "--termination-log", filepath.Join(dir, "none"))
+	args := []string{"ingest", "--config", cfgPath, "--store", dsn, "--termination-log", filepath.Join(dir, "none")}
+	if batchSize > 0 {
+		args = append(args, "--batch-size", strconv.Itoa(batchSize))
+	}
+	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
+	if childStderr {
+		cmd.Stderr = os.Stderr
+		cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return measured{}, err
