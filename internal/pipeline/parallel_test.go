@@ -171,7 +171,8 @@ func TestWorkersChangeNothing(t *testing.T) {
 			if !reflect.DeepEqual(got.Quarantine, want.Quarantine) {
 				for k := range min(len(got.Quarantine), len(want.Quarantine)) {
 					if !reflect.DeepEqual(got.Quarantine[k], want.Quarantine[k]) {
-						t.Errorf("first difference in quarantine[%d]: %+v, want %+v", k, got.Quarantine[k], want.Quarantine[k])
+						g, w := got.Quarantine[k], want.Quarantine[k]
+						t.Errorf("first difference in quarantine[%d]: %s %q %s, want %s %q %s", k, g.Check, g.Reason, g.Raw, w.Check, w.Reason, w.Raw)
 						break
 					}
 				}
