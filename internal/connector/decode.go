@@ -35,7 +35,20 @@ func decodeError(raw []byte, format string, args ...any) *DecodeError {
 // when they are integers that fit (no fraction, no exponent), else as
 // float64, so CEL expressions see int or double as a JSON reader would
 // expect; objects are map[string]any and arrays []any.
-func decodeJSON(data []byte) (any, error) {
+func decodeJSON(data []byte) (any, error) { return decodeJSONKeys(data, nil) }
+
+// decodeJSONKeys is decodeJSON interning object keys in keys (see
+// fastDecode): for a reader's records, which repeat the same keys.
+func decodeJSONKeys(data []byte, keys map[string]string) (any, error) {
+	if v, ok := fastDecode(data, keys); ok {
+		return v, nil
+	}
+	return slowDecodeJSON(data)
+}
+
+// slowDecodeJSON is decodeJSON by encoding/json, for what fastDecode
+// declines; its errors are the reasons records are quarantined with.
+func slowDecodeJSON(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any

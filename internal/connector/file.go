@@ -239,12 +239,13 @@ type jsonLines struct {
 	name string
 	sc   *bufio.Scanner
 	line int
+	keys map[string]string
 }
 
 func newJSONLines(src io.Reader, name string) *jsonLines {
 	sc := bufio.NewScanner(src)
 	sc.Buffer(make([]byte, lineBuffer), maxRecordBytes)
-	return &jsonLines{name: name, sc: sc}
+	return &jsonLines{name: name, sc: sc, keys: map[string]string{}}
 }
 
 func (j *jsonLines) next() (Record, error) {
@@ -255,7 +256,7 @@ func (j *jsonLines) next() (Record, error) {
 		if len(b) == 0 {
 			continue
 		}
-		v, err := decodeJSON(b)
+		v, err := decodeJSONKeys(b, j.keys)
 		if err != nil {
 			return nil, decodeError(b, "line %d: not valid JSON: %v", j.line, err)
 		}
@@ -403,11 +404,12 @@ type jsonArray struct {
 	started bool
 	done    bool
 	index   int
+	keys    map[string]string
 }
 
 func newJSONArray(src io.Reader, name string) *jsonArray {
 	g := &sizeGuard{src: src, limit: maxRecordBytes + lineBuffer}
-	return &jsonArray{name: name, guard: g, dec: json.NewDecoder(g)}
+	return &jsonArray{name: name, guard: g, dec: json.NewDecoder(g), keys: map[string]string{}}
 }
 
 func (j *jsonArray) next() (Record, error) {
@@ -429,7 +431,7 @@ func (j *jsonArray) next() (Record, error) {
 	}
 	j.guard.mark()
 	j.index++
-	v, err := decodeJSON(raw)
+	v, err := decodeJSONKeys(raw, j.keys)
 	if err != nil {
 		return nil, decodeError(raw, "array element %d: %v", j.index, err)
 	}

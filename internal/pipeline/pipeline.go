@@ -13,12 +13,13 @@ import (
 	"fmt"
 	"math/big"
 	"reflect"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 
@@ -37,7 +38,7 @@ const (
 
 type field struct {
 	name string
-	prg  cel.Program
+	prg  *program
 }
 
 type check struct {
@@ -45,26 +46,26 @@ type check struct {
 	action     v1alpha1.CheckAction
 	message    string
 	kind       string
-	expr       cel.Program // expression, or the key of unique/relationship/acceptedValues
-	notNull    []field     // notNull items
+	expr       *program // expression, or the key of unique/relationship/acceptedValues
+	notNull    []field  // notNull items
 	accepted   map[string]bool
 	window     time.Duration // unique
-	// acceptedKey names the candidate variable a unique check leaves its
-	// key in when the record passes it.
-	acceptedKey string
-	touchpoint  string // relationship
+	touchpoint string        // relationship
 }
 
 // Pipeline holds a source's compiled mapping and record-level checks.
 type Pipeline struct {
 	src                      runconfig.Source
 	id                       string // namespace/name
-	eventID, userID, at, typ cel.Program
-	amount, currency         cel.Program
+	eventID, userID, at, typ *program
+	amount, currency         *program
 	attributes               []field
 	checks                   []check
 	// RunChecks are the freshness and volume checks, for the ingest package.
 	RunChecks []v1alpha1.Check
+	// Workers is how many goroutines map and check a batch's records
+	// (0: GOMAXPROCS). The result does not depend on it.
+	Workers int
 }
 
 // SourceID is how the store names a source: namespace/name.
@@ -74,11 +75,11 @@ func SourceID(namespace, name string) string { return namespace + "/" + name }
 func New(env *expr.Env, src runconfig.Source) (*Pipeline, error) {
 	p := &Pipeline{src: src, id: SourceID(src.Namespace, src.Name)}
 	m := src.Spec.Mapping
-	compile := func(c expr.Context, fieldPath string, e v1alpha1.Expression) (cel.Program, error) {
+	compile := func(c expr.Context, fieldPath string, e v1alpha1.Expression) (*program, error) {
 		if e == "" {
 			return nil, nil
 		}
-		prg, err := env.Program(c, string(e))
+		prg, err := newProgram(env, c, string(e))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", fieldPath, err)
 		}
@@ -86,7 +87,7 @@ func New(env *expr.Env, src runconfig.Source) (*Pipeline, error) {
 	}
 	var err error
 	for _, f := range []struct {
-		dst  *cel.Program
+		dst  **program
 		path string
 		e    v1alpha1.Expression
 	}{
@@ -132,8 +133,8 @@ func compileCheck(env *expr.Env, rule string, c v1alpha1.Check) (check, error) {
 		ck.action = v1alpha1.ActionQuarantine
 	}
 	where := fmt.Sprintf("ValidationRule %s check %s", rule, c.Name)
-	prog := func(ctx expr.Context, e v1alpha1.Expression) (cel.Program, error) {
-		prg, err := env.Program(ctx, string(e))
+	prog := func(ctx expr.Context, e v1alpha1.Expression) (*program, error) {
+		prg, err := newProgram(env, ctx, string(e))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
@@ -146,7 +147,6 @@ func compileCheck(env *expr.Env, rule string, c v1alpha1.Check) (check, error) {
 		ck.expr, err = prog(expr.CheckCondition, c.Expression)
 	case c.Unique != nil:
 		ck.kind = "unique"
-		ck.acceptedKey = "unique:" + rule + "/" + c.Name
 		ck.expr, err = prog(expr.CheckValue, c.Unique.Key)
 		if c.Unique.Window != nil {
 			ck.window = c.Unique.Window.Duration
@@ -204,7 +204,7 @@ type Result struct {
 type candidate struct {
 	raw      connector.Record
 	ev       store.Event
-	vars     map[string]any
+	act      activation
 	failures []failure
 }
 
@@ -213,32 +213,85 @@ type failure struct {
 	reason string
 }
 
+// checked is what one check finds of one record on its own, before the
+// parts of unique and relationship checks that compare it with the store
+// and the rest of the batch.
+type checked struct {
+	fails    []string // reasons, in order
+	key      string   // unique, relationship: the record's key
+	hasKey   bool
+	accepted bool // unique: the key is recorded for this record
+}
+
+// minPerWorker is the fewest records worth a goroutine of their own.
+const minPerWorker = 64
+
+// parallel calls fn for every i in [0, n), split in contiguous ranges over
+// the pipeline's workers, and returns once all are done. fn must only
+// touch what belongs to its i.
+func (p *Pipeline) parallel(n int, fn func(i int)) {
+	w := p.Workers
+	if w <= 0 {
+		w = runtime.GOMAXPROCS(0)
+	}
+	w = min(w, n/minPerWorker)
+	if w <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for k := range w {
+		lo, hi := k*n/w, (k+1)*n/w
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // Process maps, deduplicates and checks one batch. It reads from the store
 // (existing events, unique keys, known users) but writes nothing.
+//
+// Mapping and the checks that judge a record on its own run on the
+// pipeline's workers, each record's results kept in its own slot;
+// everything that depends on the order of records (deduplication, unique
+// keys, relationships, the sorting into the result) runs after, in order,
+// so the result is the same with any number of workers.
 func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, now time.Time, in []Input) (*Result, error) {
 	res := &Result{Failed: map[string]int64{}, Currencies: map[string]bool{}}
 	var amountRead, amountLoaded decimalSum
+	slots := make([]candidate, len(in))
+	mapErrs := make([]error, len(in))
+	p.parallel(len(in), func(i int) {
+		if in[i].Undecodable == nil {
+			mapErrs[i] = p.mapRecord(&slots[i], in[i].Record, runID)
+		}
+	})
 	cands := make([]*candidate, 0, len(in))
-	for _, item := range in {
+	for i, item := range in {
 		res.Read++
 		if item.Undecodable != nil {
 			res.quarantine(p.id, runID, now, "", CheckDecode, item.Undecodable.Reason, item.Undecodable.Raw)
 			res.Failed[CheckDecode]++
 			continue
 		}
-		ev, vars, err := p.mapRecord(item.Record, runID)
-		if err != nil {
+		if err := mapErrs[i]; err != nil {
 			res.quarantine(p.id, runID, now, "", CheckMapping, err.Error(), rawJSON(item.Record))
 			res.Failed[CheckMapping]++
 			continue
 		}
-		if ev.Amount != nil {
-			amountRead.add(*ev.Amount)
+		c := &slots[i]
+		if c.ev.Amount != nil {
+			amountRead.add(*c.ev.Amount)
 		}
-		if ev.OccurredAt.After(res.Newest) {
-			res.Newest = ev.OccurredAt
+		if c.ev.OccurredAt.After(res.Newest) {
+			res.Newest = c.ev.OccurredAt
 		}
-		cands = append(cands, &candidate{raw: item.Record, ev: ev, vars: vars})
+		cands = append(cands, c)
 	}
 
 	// Deduplicate: against the store, then within the batch.
@@ -250,7 +303,7 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
+	seen := make(map[string]bool, len(cands))
 	fresh := cands[:0]
 	for _, c := range cands {
 		if existing[c.ev.EventID] || seen[c.ev.EventID] {
@@ -262,14 +315,21 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 	}
 	cands = fresh
 
-	for i := range p.checks {
-		if err := p.runCheck(ctx, st, &p.checks[i], cands); err != nil {
+	nc := len(p.checks)
+	found := make([]checked, len(cands)*nc)
+	p.parallel(len(cands), func(i int) {
+		for j := range p.checks {
+			p.checkRecord(&p.checks[j], cands[i], &found[i*nc+j])
+		}
+	})
+	for j := range p.checks {
+		if err := p.runCheck(ctx, st, j, cands, found); err != nil {
 			return nil, err
 		}
 	}
 
 	res.Events = make([]store.Event, 0, len(cands))
-	for _, c := range cands {
+	for i, c := range cands {
 		action, reasons, names := strongest(c.failures)
 		for _, n := range names {
 			res.Failed[n]++
@@ -291,13 +351,10 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 		if c.ev.Currency != "" {
 			res.Currencies[c.ev.Currency] = true
 		}
-		for i := range p.checks {
-			ck := &p.checks[i]
-			if ck.kind != "unique" {
-				continue
-			}
-			if key, ok := c.vars[ck.acceptedKey].(string); ok {
-				res.UniqueKeys = append(res.UniqueKeys, store.UniqueKey{Source: p.id, Check: uniqueID(ck), Key: key, EventID: c.ev.EventID, OccurredAt: c.ev.OccurredAt})
+		for j := range p.checks {
+			ck := &p.checks[j]
+			if k := &found[i*nc+j]; ck.kind == "unique" && k.accepted {
+				res.UniqueKeys = append(res.UniqueKeys, store.UniqueKey{Source: p.id, Check: uniqueID(ck), Key: k.key, EventID: c.ev.EventID, OccurredAt: c.ev.OccurredAt})
 			}
 		}
 	}
@@ -383,8 +440,57 @@ func rank(a v1alpha1.CheckAction) int {
 	return 0
 }
 
-// runCheck evaluates one check over the batch's candidates, recording failures.
-func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cands []*candidate) error {
+// checkRecord evaluates what one check can judge of one record on its own:
+// an expression, notNull, acceptedValues, or the key of a unique or
+// relationship check. It runs on the workers: it writes only out.
+func (p *Pipeline) checkRecord(ck *check, c *candidate, out *checked) {
+	a := &c.act
+	switch ck.kind {
+	case "expression":
+		ok, err := ck.expr.cond(a)
+		switch {
+		case err != nil:
+			out.fails = append(out.fails, "could not be evaluated: "+err.Error())
+		case !ok:
+			out.fails = append(out.fails, "evaluated to false")
+		}
+	case "notNull":
+		for _, f := range ck.notNull {
+			if _, null, err := f.prg.eval(a, false); err != nil || null {
+				out.fails = append(out.fails, f.name+" is null")
+			}
+		}
+	case "acceptedValues":
+		v, null, err := ck.expr.eval(a, false)
+		if err != nil || null {
+			return // null is notNull's to judge
+		}
+		if s := text(v); !ck.accepted[s] {
+			out.fails = append(out.fails, fmt.Sprintf("%q is not an accepted value", s))
+		}
+	case "unique":
+		v, null, err := ck.expr.eval(a, false)
+		if err != nil || null {
+			return // a record without a business key is not a duplicate of one
+		}
+		out.key, out.hasKey = text(v), true
+	case "relationship":
+		v, null, err := ck.expr.eval(a, false)
+		if err != nil || null {
+			out.fails = append(out.fails, "no key to look up")
+			return
+		}
+		out.key, out.hasKey = text(v), true
+	}
+}
+
+// runCheck records the failures of check j over the batch's candidates,
+// from what checkRecord found of each (found[i*len(p.checks)+j] for
+// candidate i), looking unique keys and relationships up in the store and
+// the batch.
+func (p *Pipeline) runCheck(ctx context.Context, st store.Store, j int, cands []*candidate, found []checked) error {
+	ck := &p.checks[j]
+	nc := len(p.checks)
 	fail := func(c *candidate, reason string) {
 		if ck.message != "" {
 			reason = ck.message + " (" + reason + ")"
@@ -392,47 +498,21 @@ func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cand
 		c.failures = append(c.failures, failure{ck, reason})
 	}
 	switch ck.kind {
-	case "expression":
-		for _, c := range cands {
-			out, _, err := ck.expr.Eval(c.vars)
-			switch {
-			case err != nil:
-				fail(c, "could not be evaluated: "+err.Error())
-			case out != types.True:
-				fail(c, "evaluated to false")
-			}
-		}
-	case "notNull":
-		for _, c := range cands {
-			for _, f := range ck.notNull {
-				out, _, err := f.prg.Eval(c.vars)
-				if err != nil || isNull(out) {
-					fail(c, f.name+" is null")
-				}
-			}
-		}
-	case "acceptedValues":
-		for _, c := range cands {
-			out, _, err := ck.expr.Eval(c.vars)
-			if err != nil || isNull(out) {
-				continue // null is notNull's to judge
-			}
-			if v := text(out.Value()); !ck.accepted[v] {
-				fail(c, fmt.Sprintf("%q is not an accepted value", v))
+	case "expression", "notNull", "acceptedValues":
+		for i, c := range cands {
+			for _, r := range found[i*nc+j].fails {
+				fail(c, r)
 			}
 		}
 	case "unique":
-		keys := map[*candidate]string{}
 		var all []string
 		since := time.Time{}
-		for _, c := range cands {
-			out, _, err := ck.expr.Eval(c.vars)
-			if err != nil || isNull(out) {
-				continue // a record without a business key is not a duplicate of one
+		for i, c := range cands {
+			k := &found[i*nc+j]
+			if !k.hasKey {
+				continue
 			}
-			k := text(out.Value())
-			keys[c] = k
-			all = append(all, k)
+			all = append(all, k.key)
 			if ck.window > 0 {
 				if s := c.ev.OccurredAt.Add(-ck.window); since.IsZero() || s.Before(since) {
 					since = s
@@ -443,30 +523,29 @@ func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cand
 		if err != nil {
 			return err
 		}
-		inBatch := map[string]bool{}
-		for _, c := range cands {
-			k, ok := keys[c]
-			if !ok {
+		inBatch := make(map[string]bool, len(all))
+		for i, c := range cands {
+			k := &found[i*nc+j]
+			if !k.hasKey {
 				continue
 			}
-			if stored[k] || inBatch[k] {
-				fail(c, fmt.Sprintf("key %q seen before", k))
+			if stored[k.key] || inBatch[k.key] {
+				fail(c, fmt.Sprintf("key %q seen before", k.key))
 				continue
 			}
-			inBatch[k] = true
-			c.vars[ck.acceptedKey] = k
+			inBatch[k.key] = true
+			k.accepted = true
 		}
 	case "relationship":
-		keys := map[*candidate]string{}
 		var all []string
-		for _, c := range cands {
-			out, _, err := ck.expr.Eval(c.vars)
-			if err != nil || isNull(out) {
-				fail(c, "no key to look up")
-				continue
+		for i, c := range cands {
+			k := &found[i*nc+j]
+			for _, r := range k.fails {
+				fail(c, r)
 			}
-			keys[c] = text(out.Value())
-			all = append(all, keys[c])
+			if k.hasKey {
+				all = append(all, k.key)
+			}
 		}
 		known, err := st.KnownUsers(ctx, p.src.Namespace, ck.touchpoint, all)
 		if err != nil {
@@ -478,9 +557,9 @@ func (p *Pipeline) runCheck(ctx context.Context, st store.Store, ck *check, cand
 				known[c.ev.UserID] = true
 			}
 		}
-		for c, k := range keys {
-			if !known[k] {
-				fail(c, fmt.Sprintf("%q has no %s event", k, ck.touchpoint))
+		for i, c := range cands {
+			if k := &found[i*nc+j]; k.hasKey && !known[k.key] {
+				fail(c, fmt.Sprintf("%q has no %s event", k.key, ck.touchpoint))
 			}
 		}
 	}
@@ -506,57 +585,73 @@ func isNull(v ref.Val) bool {
 	return false
 }
 
-// mapRecord evaluates the mapping. A required field that fails or is null
-// is an error naming it; an optional one maps to null.
-func (p *Pipeline) mapRecord(r connector.Record, runID string) (store.Event, map[string]any, error) {
-	in := map[string]any{"record": map[string]any(r)}
-	ev := store.Event{Source: p.id, Namespace: p.src.Namespace, Touchpoint: p.src.Spec.Touchpoint, System: p.src.Spec.System, RunID: runID}
-	required := func(name string, prg cel.Program) (ref.Val, error) {
-		out, _, err := prg.Eval(in)
+// mapRecord evaluates the mapping into c. A required field that fails or
+// is null is an error naming it; an optional one maps to null. It runs on
+// the workers: it writes only c.
+func (p *Pipeline) mapRecord(c *candidate, r connector.Record, runID string) error {
+	c.raw = r
+	c.act.record = map[string]any(r)
+	a := &c.act
+	c.ev = store.Event{Source: p.id, Namespace: p.src.Namespace, Touchpoint: p.src.Spec.Touchpoint, System: p.src.Spec.System, RunID: runID}
+	ev := &c.ev
+	required := func(name string, prg *program) (any, error) {
+		v, null, err := prg.eval(a, false)
 		if err != nil {
 			return nil, fmt.Errorf("spec.mapping.%s: %v", name, err)
 		}
-		if isNull(out) {
+		if null {
 			return nil, fmt.Errorf("spec.mapping.%s is null or empty", name)
 		}
-		return out, nil
+		return v, nil
 	}
-	for _, f := range []struct {
+	for _, f := range [...]struct {
 		name string
-		prg  cel.Program
+		prg  *program
 		dst  *string
 	}{{"eventID", p.eventID, &ev.EventID}, {"userID", p.userID, &ev.UserID}, {"type", p.typ, &ev.Type}} {
-		out, err := required(f.name, f.prg)
+		v, err := required(f.name, f.prg)
 		if err != nil {
-			return ev, nil, err
+			return err
 		}
-		*f.dst = text(out.Value())
+		*f.dst = text(v)
 	}
 	at, err := required("occurredAt", p.at)
 	if err != nil {
-		return ev, nil, err
+		return err
 	}
-	if ev.OccurredAt, err = toTime(at.Value()); err != nil {
-		return ev, nil, fmt.Errorf("spec.mapping.occurredAt: %v", err)
+	if ev.OccurredAt, err = toTime(at); err != nil {
+		return fmt.Errorf("spec.mapping.occurredAt: %v", err)
 	}
-	if v := optional(p.amount, in); v != nil {
+	if v := optional(p.amount, a); v != nil {
 		f, err := toFloat(v)
 		if err != nil {
-			return ev, nil, fmt.Errorf("spec.mapping.amount: %v", err)
+			return fmt.Errorf("spec.mapping.amount: %v", err)
 		}
 		ev.Amount = &f
 	}
-	if v := optional(p.currency, in); v != nil {
+	if v := optional(p.currency, a); v != nil {
 		ev.Currency = text(v)
 	}
-	ev.Attributes = map[string]any{}
-	for _, a := range p.attributes {
-		if v := optional(a.prg, in); v != nil {
-			ev.Attributes[a.name] = v
+	ev.Attributes = make(map[string]any, len(p.attributes))
+	for _, f := range p.attributes {
+		if v := optional(f.prg, a); v != nil {
+			ev.Attributes[f.name] = v
 		}
 	}
-	event := EventVars(ev)
-	return ev, map[string]any{"event": event, "record": map[string]any(r)}, nil
+	c.act.event = EventVars(*ev)
+	return nil
+}
+
+// optional evaluates an optional field: absent, null or failing is nil.
+func optional(prg *program, a *activation) any {
+	if prg == nil {
+		return nil
+	}
+	v, null, err := prg.eval(a, true)
+	if err != nil || null {
+		return nil
+	}
+	return v
 }
 
 // EventVars is the `event` variable of checks and stage conditions: the
@@ -582,18 +677,6 @@ func EventVars(ev store.Event) map[string]any {
 		"touchpoint": ev.Touchpoint, "source": name, "system": ev.System,
 		"amount": amount, "currency": currency, "attributes": attrs,
 	}
-}
-
-// optional evaluates an optional field: absent, null or failing is nil.
-func optional(prg cel.Program, in map[string]any) any {
-	if prg == nil {
-		return nil
-	}
-	out, _, err := prg.Eval(in)
-	if err != nil || isNull(out) {
-		return nil
-	}
-	return native(out)
 }
 
 // native turns a CEL value into plain Go: lists and maps become []any and
@@ -702,10 +785,10 @@ func rawJSON(r connector.Record) []byte {
 
 // OccurredAt maps only a record's occurredAt, for run-level prescans.
 func (p *Pipeline) OccurredAt(r connector.Record) (time.Time, bool) {
-	out, _, err := p.at.Eval(map[string]any{"record": map[string]any(r)})
-	if err != nil || isNull(out) {
+	v, null, err := p.at.eval(&activation{record: map[string]any(r)}, false)
+	if err != nil || null {
 		return time.Time{}, false
 	}
-	t, err := toTime(out.Value())
+	t, err := toTime(v)
 	return t, err == nil
 }

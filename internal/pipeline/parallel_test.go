@@ -1,0 +1,259 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cjm-dev/journey-operator/api/v1alpha1"
+	"github.com/cjm-dev/journey-operator/internal/connector"
+	"github.com/cjm-dev/journey-operator/internal/expr"
+	"github.com/cjm-dev/journey-operator/internal/runconfig"
+	"github.com/cjm-dev/journey-operator/internal/store"
+)
+
+// lookupStore answers the pipeline's lookups from fixed sets.
+type lookupStore struct {
+	store.Store
+	events, keys, users, held map[string]bool
+}
+
+func pick(set map[string]bool, want []string) map[string]bool {
+	out := map[string]bool{}
+	for _, w := range want {
+		if set[w] {
+			out[w] = true
+		}
+	}
+	return out
+}
+
+func (s lookupStore) ExistingEvents(_ context.Context, _ string, ids []string) (map[string]bool, error) {
+	return pick(s.events, ids), nil
+}
+func (s lookupStore) HeldInQuarantine(_ context.Context, _ string, hashes []string) (map[string]bool, error) {
+	return pick(s.held, hashes), nil
+}
+func (s lookupStore) ExistingKeys(_ context.Context, _, _ string, keys []string, _ time.Time) (map[string]bool, error) {
+	return pick(s.keys, keys), nil
+}
+func (s lookupStore) KnownUsers(_ context.Context, _, _ string, users []string) (map[string]bool, error) {
+	return pick(s.users, users), nil
+}
+
+func testSource() runconfig.Source {
+	return runconfig.Source{
+		Namespace: "media", Name: "billing",
+		Spec: v1alpha1.TouchpointSourceSpec{
+			Touchpoint: "billing", System: "stripe",
+			Mapping: v1alpha1.EventMapping{
+				EventID: "record.id", UserID: "record.data.object.customer", OccurredAt: "timestamp(int(record.created))", Type: "record.type",
+				Amount: "record.data.object.amount", Currency: "record.data.object.currency",
+				Attributes: map[string]v1alpha1.Expression{"pi": "record.data.object.pi", "meta": "record.meta", "n": "record.data.object.n"},
+			},
+		},
+		Rules: []runconfig.Rule{{Name: "controls", Checks: []v1alpha1.Check{
+			{Name: "non-negative", Expression: "event.amount == null || event.amount >= 0.0", Message: "refunds go elsewhere", Action: v1alpha1.ActionQuarantine},
+			{Name: "one-per-intent", Unique: &v1alpha1.UniqueCheck{Key: "record.data.object.pi", Window: &metav1.Duration{Duration: time.Hour}}, Action: v1alpha1.ActionQuarantine},
+			{Name: "known", Relationship: &v1alpha1.RelationshipCheck{Key: "event.userID", Touchpoint: "crm"}, Action: v1alpha1.ActionQuarantine},
+			{Name: "required", NotNull: []v1alpha1.Expression{"event.userID", "event.currency"}, Action: v1alpha1.ActionWarn},
+			{Name: "currency", AcceptedValues: &v1alpha1.AcceptedValuesCheck{Key: "event.currency", Values: []string{"usd", "eur"}}, Action: v1alpha1.ActionWarn},
+			{Name: "live", Expression: "!has(record.livemode) || record.livemode", Action: v1alpha1.ActionReject},
+			{Name: "flagged", Expression: "record.flag", Action: v1alpha1.ActionWarn},
+			{Name: "one-per-n", Unique: &v1alpha1.UniqueCheck{Key: "record.data.object.n"}, Action: v1alpha1.ActionQuarantine},
+		}}},
+	}
+}
+
+// testInputs is a batch with every kind of record the pipeline sorts:
+// undecodable, unmappable (missing, null, wrong type), duplicates of the
+// store and of the batch, and failures of every check.
+func testInputs(n int) []Input {
+	in := make([]Input, 0, n)
+	for i := range n {
+		if i%50 == 7 {
+			in = append(in, Input{Undecodable: &connector.DecodeError{Raw: []byte(fmt.Sprintf("{broken %d", i)), Reason: "not JSON"}})
+			continue
+		}
+		obj := map[string]any{
+			"customer": fmt.Sprintf("cus_%d", i%20), "amount": float64(i%300) - 5, "currency": "usd",
+			"pi": fmt.Sprintf("pi_%d", i/3), "n": int64(i % 400),
+		}
+		rec := map[string]any{"id": fmt.Sprintf("evt_%d", i), "created": int64(1756684800 + i), "type": "invoice.paid", "data": map[string]any{"object": obj}}
+		switch i % 13 {
+		case 1:
+			delete(obj, "customer") // mapping: no such key
+		case 2:
+			obj["customer"] = nil // mapping: null
+		case 3:
+			obj["customer"] = "cus_unknown"
+		case 4:
+			obj["currency"] = "xxx"
+		case 5:
+			delete(obj, "currency")
+		case 6:
+			rec["livemode"] = false
+		case 7:
+			rec["livemode"] = "yes" // the expression cannot be evaluated
+		case 8:
+			rec["data"] = "not an object" // paths fall back to CEL's errors
+		case 9:
+			obj["amount"] = map[string]any{"value": 1} // mapping: not a number
+		case 10:
+			rec["created"] = float64(1756684800 + i)
+			obj["amount"] = "12.50"
+		case 11:
+			rec["flag"] = i%2 == 0
+			rec["meta"] = map[string]any{"tags": []any{"a", int64(i)}}
+		case 12:
+			rec["id"] = fmt.Sprintf("evt_%d", i-12) // a repeat within the batch
+		}
+		if i%97 == 0 {
+			rec["flag"] = "true" // a string, not a bool: false
+		}
+		in = append(in, Input{Record: connector.Record(rec)})
+	}
+	return in
+}
+
+// TestWorkersChangeNothing: a batch checked on several workers comes out
+// exactly as on one: the same events, quarantined records, unique keys and
+// counts, in the same order, with the same reasons.
+func TestWorkersChangeNothing(t *testing.T) {
+	env, err := expr.NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := lookupStore{
+		events: map[string]bool{"evt_3": true, "evt_100": true},
+		keys:   map[string]bool{"pi_40": true, "17": true},
+		users:  map[string]bool{},
+		held:   map[string]bool{},
+	}
+	for u := range 20 {
+		st.users[fmt.Sprintf("cus_%d", u)] = true
+	}
+	in := testInputs(2000)
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	var results []*Result
+	for _, workers := range []int{1, 2, 4, 7} {
+		p, err := New(env, testSource())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Workers = workers
+		res, err := p.Process(context.Background(), st, "run-1", now, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, res)
+	}
+	want := results[0]
+	for check, min := range map[string]int64{
+		CheckDecode: 1, CheckMapping: 1, "non-negative": 1, "one-per-intent": 1, "known": 1, "required": 1,
+		"currency": 1, "live": 1, "flagged": 1, "one-per-n": 1,
+	} {
+		if want.Failed[check] < min {
+			t.Errorf("the test batch fails %s %d times; it should exercise it", check, want.Failed[check])
+		}
+	}
+	if want.Duplicates < 2 || len(want.Events) == 0 || len(want.UniqueKeys) == 0 || want.Rejected == 0 || want.Warnings == 0 {
+		t.Errorf("the test batch should have duplicates, events, keys, rejects and warnings: %+v", want)
+	}
+	for i, got := range results[1:] {
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("with %d workers the result differs from one worker's", []int{2, 4, 7}[i])
+			if !reflect.DeepEqual(got.Quarantine, want.Quarantine) {
+				for k := range min(len(got.Quarantine), len(want.Quarantine)) {
+					if !reflect.DeepEqual(got.Quarantine[k], want.Quarantine[k]) {
+						g, w := got.Quarantine[k], want.Quarantine[k]
+						t.Errorf("first difference in quarantine[%d]: %s %q %s, want %s %q %s", k, g.Check, g.Reason, g.Raw, w.Check, w.Reason, w.Raw)
+						break
+					}
+				}
+			}
+		}
+	}
+	// Reasons as the checks give them, messages included.
+	reasons := map[string]bool{}
+	for _, q := range want.Quarantine {
+		for _, r := range strings.Split(q.Reason, "; ") {
+			reasons[r] = true
+		}
+	}
+	for _, r := range []string{
+		"spec.mapping.userID: no such key: customer",
+		"spec.mapping.userID is null or empty",
+		"spec.mapping.amount: want a number, got map[string]interface {}",
+		`known: "cus_unknown" has no crm event`,
+	} {
+		if !reasons[r] {
+			t.Errorf("no quarantined record with reason %q", r)
+		}
+	}
+}
+
+// TestFieldPaths: an expression that only selects fields reads them from
+// the maps, and gets what CEL would, null, errors and all.
+func TestFieldPaths(t *testing.T) {
+	env, err := expr.NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src, isPath := range map[string]bool{
+		"record.a": true, "record.a.b.c": true, "event.userID": true, "event.attributes.pi": true,
+		"has(record.a)": false, `record["a"]`: false, "record.a + 1": false, `"x"`: false, "record": false,
+	} {
+		c := expr.CheckValue
+		p, err := newProgram(env, c, src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if got := p.path != nil; got != isPath {
+			t.Errorf("%s: field path %v, want %v", src, got, isPath)
+		}
+	}
+	records := []map[string]any{
+		{},
+		{"a": nil},
+		{"a": "x"}, {"a": ""}, {"a": int64(3)}, {"a": 2.5}, {"a": true}, {"a": false},
+		{"a": []any{"x", int64(1)}}, {"a": map[string]any{"b": nil}},
+		{"a": map[string]any{"b": map[string]any{"c": "deep"}}},
+		{"a": map[string]any{"b": map[string]any{"c": int64(-1)}}},
+		{"a": map[string]any{"b": map[string]any{}}},
+		{"a": map[string]any{"b": "not a map"}},
+		{"a": map[string]any{"b": map[string]any{"c": map[string]any{"d": 1.0}}}},
+		{"a": map[string]any{"b": map[string]any{"c": []any{}}}},
+		{"a": uint64(7)}, {"a": int32(7)}, {"a": time.Unix(0, 0).UTC()},
+	}
+	event := EventVars(store.Event{Source: "ns/s", EventID: "e", UserID: "u", Type: "t", OccurredAt: time.Unix(5, 0).UTC(),
+		Attributes: map[string]any{"pi": "pi_1", "n": int64(4)}})
+	for _, src := range []string{"record.a", "record.a.b", "record.a.b.c", "event.userID", "event.amount", "event.currency",
+		"event.attributes.pi", "event.attributes.n", "event.attributes.missing", "event.occurredAt"} {
+		fast, err := newProgram(env, expr.CheckValue, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow := &program{prg: fast.prg}
+		for _, r := range records {
+			a := &activation{record: r, event: event}
+			for _, asNative := range []bool{false, true} {
+				fv, fn, ferr := fast.eval(a, asNative)
+				sv, sn, serr := slow.eval(a, asNative)
+				if fmt.Sprint(ferr) != fmt.Sprint(serr) || fn != sn || !reflect.DeepEqual(fv, sv) {
+					t.Errorf("%s over %v (native %v): (%#v, %v, %v), CEL says (%#v, %v, %v)", src, r, asNative, fv, fn, ferr, sv, sn, serr)
+				}
+			}
+			fb, ferr := fast.cond(a)
+			sb, serr := slow.cond(a)
+			if fb != sb || fmt.Sprint(ferr) != fmt.Sprint(serr) {
+				t.Errorf("%s over %v as a condition: (%v, %v), CEL says (%v, %v)", src, r, fb, ferr, sb, serr)
+			}
+		}
+	}
+}
