@@ -141,8 +141,10 @@ func (e *Engine) evaluateStore(ctx context.Context, st store.Store, sources []st
 	if upTo <= 0 {
 		return e.NewUsers(), nil
 	}
-	readers := make([]fullReader, workers)
-	err := st.ScanSlices(ctx, q, workers, func(slice int, ev *store.Event, attrs []byte) error {
+	// A slice more than cores: a reader and the database process serving
+	// it each wait on the other at times, and the spare one fills in.
+	readers := make([]fullReader, workers+1)
+	err := st.ScanSlices(ctx, q, len(readers), func(slice int, ev *store.Event, attrs []byte) error {
 		return f.keep(&readers[slice], ev, attrs)
 	})
 	if err != nil {
