@@ -135,12 +135,12 @@ func (e *Engine) evaluateStore(ctx context.Context, st store.Store, sources []st
 			}
 		}
 	}
-	workers := max(1, runtime.GOMAXPROCS(0))
-	q := e.query(sources)
-	q.UpToSeq = upTo
 	if upTo <= 0 {
 		return e.NewUsers(), nil
 	}
+	workers := max(1, runtime.GOMAXPROCS(0))
+	q := e.query(sources)
+	q.UpToSeq = upTo
 	// A slice more than cores: a reader and the database process serving
 	// it each wait on the other at times, and the spare one fills in.
 	readers := make([]fullReader, workers+1)

@@ -235,8 +235,12 @@ func (s *pgStore) ScanEvents(ctx context.Context, q EventQuery, fn func(*Event, 
 	if q.Users != nil {
 		// The namespace lets the (namespace, user_id, occurred_at) index
 		// find the users' events: without it, every event is read.
-		args = append(args, sourceNamespaces(q.Sources), q.Users)
-		where += fmt.Sprintf(` AND namespace = ANY($%d::text[]) AND user_id = ANY($%d::text[])`, len(args)-1, len(args))
+		if namespaces, ok := sourceNamespaces(q.Sources); ok {
+			args = append(args, namespaces)
+			where += fmt.Sprintf(` AND namespace = ANY($%d::text[])`, len(args))
+		}
+		args = append(args, q.Users)
+		where += fmt.Sprintf(` AND user_id = ANY($%d::text[])`, len(args))
 	}
 	return s.pool.with(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, `SELECT `+cols+` FROM events WHERE `+where+` ORDER BY user_id, occurred_at, seq`, args...)

@@ -268,8 +268,12 @@ func (s *sqliteStore) ScanEvents(ctx context.Context, q EventQuery, fn func(*Eve
 	if q.Users != nil {
 		// The namespace lets the (namespace, user_id, occurred_at) index
 		// find the users' events: without it, every event is read.
-		where += ` AND namespace IN (SELECT value FROM json_each(?)) AND user_id IN (SELECT value FROM json_each(?))`
-		args = append(args, jsonText(sourceNamespaces(q.Sources)), jsonText(q.Users))
+		if namespaces, ok := sourceNamespaces(q.Sources); ok {
+			where += ` AND namespace IN (SELECT value FROM json_each(?))`
+			args = append(args, jsonText(namespaces))
+		}
+		where += ` AND user_id IN (SELECT value FROM json_each(?))`
+		args = append(args, jsonText(q.Users))
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+cols+` FROM events WHERE `+where+` ORDER BY user_id, occurred_at, rowid`, args...)
 	if err != nil {

@@ -259,15 +259,18 @@ type eventScanner interface {
 }
 
 // sourceNamespaces are the namespaces of sources ("namespace/name"): an
-// event's Namespace is its source's.
-func sourceNamespaces(sources []string) []string {
-	var out []string
+// event's Namespace is its source's. ok is false when a source has none.
+func sourceNamespaces(sources []string) (namespaces []string, ok bool) {
 	for _, s := range sources {
-		if ns, _, ok := strings.Cut(s, "/"); ok && !slices.Contains(out, ns) {
-			out = append(out, ns)
+		ns, _, found := strings.Cut(s, "/")
+		if !found {
+			return nil, false
+		}
+		if !slices.Contains(namespaces, ns) {
+			namespaces = append(namespaces, ns)
 		}
 	}
-	return out
+	return namespaces, true
 }
 
 // decodedEvents is Events for both stores: ScanEvents with the attributes

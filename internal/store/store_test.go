@@ -599,6 +599,12 @@ func testWatermark(t *testing.T, b backend) {
 	if got := scan(EventQuery{Sources: src, Users: []string{}}); got != "" {
 		t.Errorf("no users selects no events: %s", got)
 	}
+	// A source named without its namespace still finds its users' events.
+	plain := Event{Source: "plain", Namespace: "elsewhere", EventID: "p1", UserID: "u2", Touchpoint: "t", System: "s", Type: "x", OccurredAt: t0, RunID: "r"}
+	commit(t, s, Batch{Source: "plain", Events: []Event{plain}})
+	if got := scan(EventQuery{Sources: []string{"shop/a", "plain"}, Users: []string{"u2"}}); got != "u2:e2,u2:p1" {
+		t.Errorf("u2's events of shop/a and plain: %s, want u2:e2,u2:p1", got)
+	}
 }
 
 // ScanSlices reads every selected event once, whole and as ScanEvents
