@@ -387,9 +387,11 @@ func (e *Engine) Snapshot(namespace, name string, us *Users, now time.Time, mem 
 		}
 		return cmp.Compare(e.stageIndex(a.To), e.stageIndex(b.To))
 	})
+	var steps [][2]int
 	for i := 0; i+1 < n; i++ {
-		s.Funnel = append(s.Funnel, e.conversion(us, i, i+1, true))
+		steps = append(steps, [2]int{i, i + 1})
 	}
+	s.Funnel = e.conversions(us, steps, true)
 
 	next := AlertMemory{}
 	stats := journeyStats{snap: &s, users: us, engine: e}
@@ -463,39 +465,46 @@ func (e *Engine) stageIndex(name string) int {
 	return -1
 }
 
-// conversion is the share of users who entered stage from and then stage
-// to within the conversion window; with median, also the median time it
-// took them.
-func (e *Engine) conversion(us *Users, from, to int, median bool) FunnelStep {
-	f := FunnelStep{From: e.stages[from].name, To: e.stages[to].name}
-	fromBit, toBit := uint64(1)<<from, uint64(1)<<to
+// conversions are, for each pair of stages (from, to), the share of users
+// who entered stage from and then stage to within the conversion window;
+// with median, also the median time it took them. One pass over the users
+// answers every pair.
+func (e *Engine) conversions(us *Users, pairs [][2]int, median bool) []FunnelStep {
+	out := make([]FunnelStep, len(pairs))
+	waits := make([][]int64, len(pairs))
 	window := int64(e.window)
-	var waits []int64
 	for i := range us.list {
 		u := &us.list[i]
-		if u.reached&fromBit == 0 {
-			continue
-		}
-		f.Entered++
-		if u.reached&toBit == 0 {
-			continue
-		}
-		if wait := u.entered[to] - u.entered[from]; wait >= 0 && wait <= window {
-			f.Converted++
-			if median {
-				waits = append(waits, wait)
+		for k, p := range pairs {
+			from, to := p[0], p[1]
+			if u.reached&(1<<from) == 0 {
+				continue
+			}
+			out[k].Entered++
+			if u.reached&(1<<to) == 0 {
+				continue
+			}
+			if wait := u.entered[to] - u.entered[from]; wait >= 0 && wait <= window {
+				out[k].Converted++
+				if median {
+					waits[k] = append(waits[k], wait)
+				}
 			}
 		}
 	}
-	f.DropOff = f.Entered - f.Converted
-	if f.Entered > 0 {
-		f.Rate = float64(f.Converted) / float64(f.Entered)
+	for k, p := range pairs {
+		f := &out[k]
+		f.From, f.To = e.stages[p[0]].name, e.stages[p[1]].name
+		f.DropOff = f.Entered - f.Converted
+		if f.Entered > 0 {
+			f.Rate = float64(f.Converted) / float64(f.Entered)
+		}
+		if w := waits[k]; len(w) > 0 {
+			slices.Sort(w)
+			f.MedianTimeToConvert = time.Duration(w[len(w)/2])
+		}
 	}
-	if len(waits) > 0 {
-		slices.Sort(waits)
-		f.MedianTimeToConvert = time.Duration(waits[len(waits)/2])
-	}
-	return f
+	return out
 }
 
 // journeyStats answers journey.users and journey.conversion for
@@ -520,7 +529,7 @@ func (j journeyStats) Conversion(from, to string) float64 {
 	if f < 0 || t < 0 {
 		return 0
 	}
-	return j.engine.conversion(j.users, f, t, false).Rate
+	return j.engine.conversions(j.users, [][2]int{{f, t}}, false)[0].Rate
 }
 
 // recomputeChunk bounds how many users' events one query reads.
