@@ -65,7 +65,7 @@ func TestDeliveryOnTheSampleData(t *testing.T) {
 	for _, s := range sources {
 		ids = append(ids, s.Namespace+"/"+s.Name)
 	}
-	_ = st.Events(ctx, ids, func(e store.Event) error {
+	_ = st.ScanEvents(ctx, store.EventQuery{Sources: ids, Lean: true}, func(e *store.Event, _ []byte) error {
 		if e.Type == "customer.subscription.deleted" {
 			if at, ok := firstChurn[e.UserID]; !ok || e.OccurredAt.Before(at) {
 				firstChurn[e.UserID] = e.OccurredAt

@@ -208,6 +208,11 @@ func (e *Evaluator) catchUp(ctx context.Context, sources []string) error {
 	// is above the watermark.
 	changed, err := e.engine.Update(ctx, e.store, sources, e.users, e.watermark, upTo)
 	if err != nil {
+		// Some users may have gone on past the watermark: forget every
+		// state, so that the next evaluation starts again from the saved
+		// ones (or every event) instead of counting those events twice.
+		e.users, e.replaceSaved = nil, false
+		clear(e.unsaved)
 		return err
 	}
 	for _, u := range changed {

@@ -2,6 +2,7 @@ package evaluator_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -144,6 +145,55 @@ func (c *countingStore) ScanSlices(ctx context.Context, q store.EventQuery, n in
 		c.n.Add(1)
 		return fn(slice, e, attrs)
 	})
+}
+
+// failingStore fails reading events once, after a number of them.
+type failingStore struct {
+	store.Store
+	failAfter atomic.Int64 // events; < 0: never
+}
+
+var errReadFailed = errors.New("the connection broke")
+
+func (f *failingStore) ScanEvents(ctx context.Context, q store.EventQuery, fn func(*store.Event, []byte) error) error {
+	return f.Store.ScanEvents(ctx, q, func(e *store.Event, attrs []byte) error {
+		if f.failAfter.Add(-1) == -1 {
+			return errReadFailed
+		}
+		return fn(e, attrs)
+	})
+}
+
+// An evaluation that fails partway through the new events leaves no user
+// half-evaluated: the next one gives what a full recompute gives, without
+// counting again the events the failed one got through.
+func TestFailedUpdateCountsNothingTwice(t *testing.T) {
+	ctx := context.Background()
+	smp := newSample(t)
+	cfg := render.JourneyConfig(&smp.journey, smp.sources)
+	env, _ := expr.NewEnv()
+	fs := &failingStore{Store: smp.store}
+	fs.failAfter.Store(-1 << 40)
+	ev, err := evaluator.New(env, cfg, fs, nil, prometheus.NewRegistry(), func() time.Time { return smp.asOf }, logr.Discard(), evaluator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ev.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	commitLateEvents(t, smp.store, smp.asOf)
+	fs.failAfter.Store(240) // of the 250 new events
+	if _, err := ev.Once(ctx); !errors.Is(err, errReadFailed) {
+		t.Fatalf("the evaluation with a broken read: %v", err)
+	}
+	fs.failAfter.Store(-1 << 40)
+	got, err := ev.Once(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fullRecompute(t, cfg, smp.store, smp.asOf); !reflect.DeepEqual(comparable(got), comparable(want)) {
+		t.Errorf("after a failed evaluation:\n%+v\nrecomputed:\n%+v", comparable(got), comparable(want))
+	}
 }
 
 // An evaluator that restarts goes on from the user states saved in the

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"hash/maphash"
 	"math"
@@ -191,26 +190,15 @@ func (e *Engine) evaluateStore(ctx context.Context, st store.Store, sources []st
 
 // fullReader is one reader's state: recently seen kinds, and a buffer.
 type fullReader struct {
-	kinds kindCache
+	kinds recentKinds[eventKey]
 	data  []byte
 }
 
-// kindCache is one reader's recently seen kinds. The store hands over the
-// same string for the same value, so comparing a key is mostly comparing
-// pointers, much cheaper than hashing it.
-type kindCache struct {
-	keys  [8]eventKey
-	kinds [8]uint16
-	n     int
-}
-
 // kind numbers the event's kind.
-func (f *fullEval) kind(c *kindCache, ev *store.Event) (uint16, error) {
+func (f *fullEval) kind(r *fullReader, ev *store.Event) (uint16, error) {
 	key := eventKey{ev.Source, ev.Touchpoint, ev.System, ev.Type, ev.Currency}
-	for i := range min(c.n, len(c.keys)) {
-		if c.keys[i] == key {
-			return c.kinds[i], nil
-		}
+	if kind, ok := r.kinds.get(key); ok {
+		return uint16(kind), nil
 	}
 	f.kindMu.Lock()
 	defer f.kindMu.Unlock()
@@ -223,9 +211,7 @@ func (f *fullEval) kind(c *kindCache, ev *store.Event) (uint16, error) {
 		f.kinds[key] = kind
 		f.keys = append(f.keys, key)
 	}
-	i := c.n % len(c.keys)
-	c.keys[i], c.kinds[i] = key, kind
-	c.n++
+	r.kinds.put(key, int(kind))
 	return kind, nil
 }
 
@@ -234,7 +220,7 @@ func (f *fullEval) kind(c *kindCache, ev *store.Event) (uint16, error) {
 // numbers of the touchpoint's sum series (NaN when there is none) when
 // read; the event ID and the attributes as read when read.
 func (f *fullEval) keep(r *fullReader, ev *store.Event, attrs []byte) error {
-	kind, err := f.kind(&r.kinds, ev)
+	kind, err := f.kind(r, ev)
 	if err != nil {
 		return err
 	}
@@ -271,13 +257,11 @@ func (f *fullEval) keep(r *fullReader, ev *store.Event, attrs []byte) error {
 
 // fullWorker evaluates parts, one at a time, with buffers it reuses.
 type fullWorker struct {
-	f       *fullEval
-	act     *activation
-	events  []store.Event
-	vals    [][]float64
-	amounts []float64
-	values  []float64
-	offsets []int
+	f      *fullEval
+	act    *activation
+	events []store.Event
+	vals   [][]float64
+	values []float64
 }
 
 // evaluate sorts a part's events by user, time and ingestion, evaluates
@@ -370,9 +354,17 @@ func (w *fullWorker) expand(p *userPart, kept []compactEvent, user string) error
 	if !f.e.bounded {
 		w.events = nil
 	}
-	w.events, w.vals, w.values, w.offsets = w.events[:0], w.vals[:0], w.values[:0], w.offsets[:0]
-	w.amounts = slices.Grow(w.amounts[:0], len(kept))[:len(kept)]
-	for i, c := range kept {
+	w.events, w.vals = w.events[:0], w.vals[:0]
+	// Room for every series number first, so that the slices taken of
+	// values stay valid.
+	need := 0
+	for _, c := range kept {
+		if c.flags&hasValues != 0 {
+			need += len(f.valueSeries[f.keys[c.kind].touchpoint])
+		}
+	}
+	w.values = slices.Grow(w.values[:0], need)
+	for _, c := range kept {
 		k := f.keys[c.kind]
 		ev := store.Event{Source: k.source, Touchpoint: k.touchpoint, System: k.system, Type: k.typ, Currency: k.currency,
 			UserID: user, OccurredAt: time.Unix(0, c.at).UTC(), Seq: c.seq}
@@ -380,20 +372,17 @@ func (w *fullWorker) expand(p *userPart, kept []compactEvent, user string) error
 		n, m := binary.Uvarint(d)
 		d = d[m+int(n):] // the user ID
 		if c.flags&hasAmount != 0 {
-			w.amounts[i] = math.Float64frombits(binary.LittleEndian.Uint64(d))
-			ev.Amount, d = &w.amounts[i], d[8:]
-			if !f.e.bounded {
-				a := w.amounts[i]
-				ev.Amount = &a
-			}
+			amount := math.Float64frombits(binary.LittleEndian.Uint64(d))
+			ev.Amount, d = &amount, d[8:]
 		}
-		w.offsets = append(w.offsets, len(w.values))
+		var vals []float64
 		if c.flags&hasValues != 0 {
-			n := len(f.valueSeries[k.touchpoint])
-			for j := range n {
-				w.values = append(w.values, math.Float64frombits(binary.LittleEndian.Uint64(d[8*j:])))
+			start := len(w.values)
+			for range f.valueSeries[k.touchpoint] {
+				w.values = append(w.values, math.Float64frombits(binary.LittleEndian.Uint64(d)))
+				d = d[8:]
 			}
-			d = d[8*n:]
+			vals = w.values[start:len(w.values):len(w.values)]
 		}
 		if f.eventID {
 			n, m := binary.Uvarint(d)
@@ -401,23 +390,11 @@ func (w *fullWorker) expand(p *userPart, kept []compactEvent, user string) error
 		}
 		if c.flags&hasAttributes != 0 {
 			n, m := binary.Uvarint(d)
-			if err := json.Unmarshal(d[m:m+int(n)], &ev.Attributes); err != nil {
-				return fmt.Errorf("read event %s attributes: %w", ev.EventID, err)
+			if err := f.e.decode(&ev, d[m:m+int(n)]); err != nil {
+				return err
 			}
 		}
-		w.events = append(w.events, ev)
-	}
-	// The events' series numbers, sliced once values has stopped growing.
-	for i, off := range w.offsets {
-		end := len(w.values)
-		if i+1 < len(w.offsets) {
-			end = w.offsets[i+1]
-		}
-		var vals []float64
-		if end > off {
-			vals = w.values[off:end:end]
-		}
-		w.vals = append(w.vals, vals)
+		w.events, w.vals = append(w.events, ev), append(w.vals, vals)
 	}
 	return nil
 }

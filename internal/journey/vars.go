@@ -28,14 +28,7 @@ type activation struct {
 	kinds   map[eventKind]int
 	kind    int
 	results [][]uint8
-	// recent are the last kinds looked up: the reader hands over the same
-	// strings for the same values, so comparing them is mostly comparing
-	// pointers, cheaper than hashing them for the map.
-	recent [8]struct {
-		k eventKind
-		n int
-	}
-	nRecent int
+	recent  recentKinds[eventKind]
 }
 
 // eventKind is what a condition that reads only these fields can tell
@@ -61,24 +54,40 @@ func (a *activation) kindOf() int {
 	}
 	ev := a.event.ev
 	k := eventKind{ev.Touchpoint, ev.Type, ev.Source, ev.System}
-	for i := range min(a.nRecent, len(a.recent)) {
-		if a.recent[i].k == k {
-			a.kind = a.recent[i].n
-			return a.kind
-		}
-	}
-	n, ok := a.kinds[k]
+	n, ok := a.recent.get(k)
 	if !ok {
-		n = len(a.kinds)
-		a.kinds[k] = n
+		if n, ok = a.kinds[k]; !ok {
+			n = len(a.kinds)
+			a.kinds[k] = n
+		}
+		a.recent.put(k, n)
 	}
-	a.recent[a.nRecent%len(a.recent)] = struct {
-		k eventKind
-		n int
-	}{k, n}
-	a.nRecent++
 	a.kind = n
 	return a.kind
+}
+
+// recentKinds are the last few kinds of event looked up. Readers hand over
+// the same string for the same value, so comparing keys is mostly
+// comparing pointers, cheaper than hashing them for a map.
+type recentKinds[K comparable] struct {
+	keys  [8]K
+	kinds [8]int
+	n     int
+}
+
+func (r *recentKinds[K]) get(k K) (int, bool) {
+	for i := range min(r.n, len(r.keys)) {
+		if r.keys[i] == k {
+			return r.kinds[i], true
+		}
+	}
+	return 0, false
+}
+
+func (r *recentKinds[K]) put(k K, kind int) {
+	i := r.n % len(r.keys)
+	r.keys[i], r.kinds[i] = k, kind
+	r.n++
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {

@@ -212,10 +212,6 @@ func limitArg(limit int) any {
 	return limit
 }
 
-func (s *pgStore) Events(ctx context.Context, sources []string, fn func(Event) error) error {
-	return decodedEvents(ctx, s, sources, fn)
-}
-
 func (s *pgStore) LatestSeq(ctx context.Context, sources []string) (int64, error) {
 	var seq int64
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {

@@ -240,10 +240,6 @@ func (s *sqliteStore) Cursor(ctx context.Context, source string) (string, error)
 	return c, nil
 }
 
-func (s *sqliteStore) Events(ctx context.Context, sources []string, fn func(Event) error) error {
-	return decodedEvents(ctx, s, sources, fn)
-}
-
 // The rowid is the ingestion sequence: it only grows, events are never deleted.
 func (s *sqliteStore) LatestSeq(ctx context.Context, sources []string) (int64, error) {
 	var seq int64

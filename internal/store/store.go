@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -201,19 +200,17 @@ type Store interface {
 	// KnownUsers returns which user IDs have at least one event of the
 	// touchpoint in the namespace, from any source.
 	KnownUsers(ctx context.Context, namespace, touchpoint string, userIDs []string) (map[string]bool, error)
-	// Events streams the events of the sources to fn, ordered by user, then
-	// occurredAt, then ingestion sequence: one user's events arrive
-	// together, in time order, and same-time events in the order they were
-	// ingested. An error from fn stops the stream and is returned.
-	Events(ctx context.Context, sources []string, fn func(Event) error) error
 	// LatestSeq returns the ingestion sequence of the sources' newest event
 	// (0 when none): an evaluator's watermark. Events become visible in
 	// sequence order, so no event numbered at or below it appears later.
 	LatestSeq(ctx context.Context, sources []string) (int64, error)
-	// ScanEvents streams the events q selects, in the order of Events,
-	// without decoding their attributes: fn gets them as JSON (nil when
-	// none) and decodes them if it needs them. ev and attributes are reused
-	// for the next event: fn copies what it keeps.
+	// ScanEvents streams the events q selects ordered by user, then
+	// occurredAt, then ingestion sequence: one user's events arrive
+	// together, in time order, and same-time events in the order they were
+	// ingested. Their attributes come as JSON (nil when none), for fn to
+	// decode if it needs them. An error from fn stops the stream and is
+	// returned. ev and attributes are reused for the next event: fn copies
+	// what it keeps.
 	ScanEvents(ctx context.Context, q EventQuery, fn func(ev *Event, attributes []byte) error) error
 	// ScanSlices reads the events q selects (by Sources, UpToSeq, Lean and
 	// AttributesOf; not Users) in no particular order, which spares the
@@ -253,11 +250,6 @@ type Store interface {
 	Close() error
 }
 
-// eventScanner is the part of a Store that Events is built on.
-type eventScanner interface {
-	ScanEvents(ctx context.Context, q EventQuery, fn func(ev *Event, attributes []byte) error) error
-}
-
 // sourceNamespaces are the namespaces of sources ("namespace/name"): an
 // event's Namespace is its source's. ok is false when a source has none.
 func sourceNamespaces(sources []string) (namespaces []string, ok bool) {
@@ -271,20 +263,6 @@ func sourceNamespaces(sources []string) (namespaces []string, ok bool) {
 		}
 	}
 	return namespaces, true
-}
-
-// decodedEvents is Events for both stores: ScanEvents with the attributes
-// decoded and every event its own copy.
-func decodedEvents(ctx context.Context, s eventScanner, sources []string, fn func(Event) error) error {
-	return s.ScanEvents(ctx, EventQuery{Sources: sources}, func(ev *Event, attributes []byte) error {
-		e := *ev
-		if len(attributes) > 0 {
-			if err := json.Unmarshal(attributes, &e.Attributes); err != nil {
-				return fmt.Errorf("read event %s attributes: %w", e.EventID, err)
-			}
-		}
-		return fn(e)
-	})
 }
 
 // BrokenLinkError names the first ledger entry whose hash does not verify.

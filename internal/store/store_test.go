@@ -515,7 +515,10 @@ func testEventsStream(t *testing.T, b backend) {
 	commit(t, s, Batch{Source: "shop/b", Events: []Event{mk("shop/b", "e2", "u1", time.Hour, ptr(-1.5))}})
 	commit(t, s, Batch{Source: "shop/c", Events: []Event{mk("shop/c", "e9", "u0", 0, nil)}})
 	var got []string
-	err := s.Events(context.Background(), []string{"shop/a", "shop/b"}, func(e Event) error {
+	err := s.ScanEvents(context.Background(), EventQuery{Sources: []string{"shop/a", "shop/b"}}, func(e *Event, raw []byte) error {
+		if err := json.Unmarshal(raw, &e.Attributes); err != nil {
+			return err
+		}
 		amount := "null"
 		if e.Amount != nil {
 			amount = fmt.Sprint(*e.Amount)
