@@ -22,7 +22,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,14 +30,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	_ "modernc.org/sqlite"
 
-	"github.com/cjm-dev/journey-operator/api/v1alpha1"
-	"github.com/cjm-dev/journey-operator/internal/render"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
 	"github.com/cjm-dev/journey-operator/internal/store/pgtest"
+	"github.com/cjm-dev/journey-operator/test/bench/ingest/billing"
 )
 
 func main() {
@@ -59,8 +56,6 @@ func main() {
 	}
 }
 
-const users = 50_000
-
 var (
 	batchSize   int
 	childStderr bool
@@ -73,13 +68,13 @@ func run(n, small int, binary, only string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := writeCRM(filepath.Join(dir, "crm.jsonl")); err != nil {
+	if err := billing.WriteCRM(filepath.Join(dir, "crm.jsonl")); err != nil {
 		return err
 	}
-	if err := writeBilling(filepath.Join(dir, "billing.jsonl"), n); err != nil {
+	if err := billing.WriteBilling(filepath.Join(dir, "billing.jsonl"), n); err != nil {
 		return err
 	}
-	if err := writeBilling(filepath.Join(dir, "billing-small.jsonl"), small); err != nil {
+	if err := billing.WriteBilling(filepath.Join(dir, "billing-small.jsonl"), small); err != nil {
 		return err
 	}
 
@@ -178,7 +173,7 @@ type measured struct {
 
 // ingest runs `journey ingest` on one source and measures it.
 func ingest(binary, dir, name, file, dsn string) (measured, error) {
-	cfg := config(name, file)
+	cfg := billing.Source(name, file)
 	cfgPath := filepath.Join(dir, name+".json")
 	data, _, err := runconfig.Encode(cfg)
 	if err != nil {
@@ -251,89 +246,6 @@ func vmHWM(pid int) int {
 		}
 	}
 	return 0
-}
-
-func config(name, file string) runconfig.Source {
-	labels := map[string]string{"domain": name}
-	src := &v1alpha1.TouchpointSource{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: name, Labels: labels},
-		Spec: v1alpha1.TouchpointSourceSpec{
-			Touchpoint: name, System: "bench", Financial: name == "billing",
-			Batch: &v1alpha1.BatchSource{Schedule: "@hourly", File: &v1alpha1.FileConnector{Path: file, Format: v1alpha1.FileFormatJSONLines}},
-		},
-	}
-	if name == "crm" {
-		src.Spec.Mapping = v1alpha1.EventMapping{EventID: "record.id", UserID: "record.user", OccurredAt: "timestamp(int(record.created))", Type: `"crm.account"`}
-		return render.SourceConfig(src, nil)
-	}
-	src.Spec.Mapping = v1alpha1.EventMapping{
-		EventID: "record.id", UserID: "record.data.object.customer", OccurredAt: "timestamp(int(record.created))", Type: "record.type",
-		Amount: "double(record.data.object.amount_paid) / 100.0", Currency: "record.data.object.currency",
-		Attributes: map[string]v1alpha1.Expression{"paymentIntent": "record.data.object.payment_intent"},
-	}
-	rule := v1alpha1.ValidationRule{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: "billing-controls"},
-		Spec: v1alpha1.ValidationRuleSpec{Checks: []v1alpha1.Check{
-			{Name: "amount-non-negative", Expression: "event.amount == null || event.amount >= 0.0", Action: v1alpha1.ActionQuarantine},
-			{Name: "one-payment-per-intent", Unique: &v1alpha1.UniqueCheck{Key: "record.data.object.payment_intent", Window: &metav1.Duration{Duration: 720 * time.Hour}}, Action: v1alpha1.ActionQuarantine},
-			{Name: "customer-known", Relationship: &v1alpha1.RelationshipCheck{Key: "event.userID", Touchpoint: "crm"}, Action: v1alpha1.ActionQuarantine},
-			{Name: "required", NotNull: []v1alpha1.Expression{"event.userID"}, Action: v1alpha1.ActionReject},
-			{Name: "currency", AcceptedValues: &v1alpha1.AcceptedValuesCheck{Key: "event.currency", Values: []string{"usd", "eur", "gbp"}}, Action: v1alpha1.ActionWarn},
-			{Name: "test-mode", Expression: "!has(record.livemode) || record.livemode", Action: v1alpha1.ActionReject},
-			{Name: "invoice-amount", Expression: `!event.type.startsWith("invoice.") || event.amount != null`, Action: v1alpha1.ActionQuarantine},
-		}},
-	}
-	return render.SourceConfig(src, []v1alpha1.ValidationRule{rule})
-}
-
-func writeCRM(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	for u := 0; u < users; u++ {
-		fmt.Fprintf(w, `{"id":"acct_%d","user":"cus_%06d","created":1756684800}`+"\n", u, u)
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	return f.Close()
-}
-
-// writeBilling writes n records, about 1% of them with a planted anomaly.
-func writeBilling(path string, n int) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	r := rand.New(rand.NewPCG(1, 2))
-	types := []string{"invoice.paid", "invoice.paid", "invoice.paid", "invoice.payment_failed", "charge.refunded"}
-	for i := 0; i < n; i++ {
-		cust := fmt.Sprintf("cus_%06d", r.IntN(users))
-		amount := 999 + r.IntN(2000)
-		currency, pi, live := "usd", fmt.Sprintf("pi_%d", i), "true"
-		switch r.IntN(400) {
-		case 0:
-			amount = -amount
-		case 1:
-			cust = "cus_unknown"
-		case 2:
-			pi = fmt.Sprintf("pi_%d", i/2) // a second payment of an intent
-		case 3:
-			currency = "xxx"
-		}
-		if r.IntN(1000) == 0 {
-			live = "false"
-		}
-		fmt.Fprintf(w, `{"id":"evt_%d","type":%q,"created":%d,"livemode":%s,"data":{"object":{"customer":%q,"amount_paid":%d,"currency":%q,"payment_intent":%q}}}`+"\n",
-			i, types[r.IntN(len(types))], 1756684800+i, live, cust, amount, currency, pi)
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	return f.Close()
 }
 
 // row is an event as the baselines write it: the same columns as the store.
@@ -429,8 +341,8 @@ func pgCopyIndexed(ctx context.Context, dsn string, rows []row) (time.Duration, 
 	return time.Since(start), err
 }
 
-// sqliteInserts is SQLite's own limit: multi-row INSERTs of 200 rows in
-// transactions of 5000, into a table with the events table's columns.
+// sqliteInserts is SQLite's own limit: multi-row INSERTs (see
+// insertBatches) into a table with the events table's columns.
 func sqliteInserts(path string, rows []row) (time.Duration, error) {
 	db, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
 	if err != nil {
@@ -441,30 +353,10 @@ func sqliteInserts(path string, rows []row) (time.Duration, error) {
 		touchpoint TEXT, system TEXT, type TEXT, occurred_at TEXT, amount TEXT, currency TEXT, attributes TEXT, run_id TEXT)`); err != nil {
 		return 0, err
 	}
-	start := time.Now()
-	const per, txSize = 200, 5000
-	for lo := 0; lo < len(rows); lo += txSize {
-		tx, err := db.Begin()
-		if err != nil {
-			return 0, err
-		}
-		for i := lo; i < min(lo+txSize, len(rows)); i += per {
-			chunk := rows[i:min(i+per, len(rows), lo+txSize)]
-			q := "INSERT INTO baseline_events VALUES " + strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?,?,?,?,?),", len(chunk)), ",")
-			args := make([]any, 0, 12*len(chunk))
-			for _, r := range chunk {
-				args = append(args, "bench/billing", "bench", r.id, r.user, "billing", "bench", r.typ, r.at.Format(time.RFC3339Nano),
-					fmt.Sprint(r.amount), r.currency, r.attrs, "baseline")
-			}
-			if _, err := tx.Exec(q, args...); err != nil {
-				return 0, err
-			}
-		}
-		if err := tx.Commit(); err != nil {
-			return 0, err
-		}
-	}
-	return time.Since(start), nil
+	return insertBatches(db, rows, "INSERT INTO baseline_events VALUES ", func(r row) []any {
+		return []any{"bench/billing", "bench", r.id, r.user, "billing", "bench", r.typ, r.at.Format(time.RFC3339Nano),
+			fmt.Sprint(r.amount), r.currency, r.attrs, "baseline"}
+	})
 }
 
 // sqliteInsertsIndexed is the same floor on SQLite: the loop of
@@ -494,8 +386,19 @@ func sqliteInsertsIndexed(ctx context.Context, path string, rows []row) (time.Du
 	}
 	const timeFormat = "2006-01-02T15:04:05.000000Z"
 	ingested := time.Now().UTC().Format(timeFormat)
-	start := time.Now()
+	return insertBatches(db, rows, `INSERT OR IGNORE INTO events (source, event_id, namespace, user_id, touchpoint, system, type,
+		occurred_at, amount, currency, attributes, run_id, ingested_at) VALUES `, func(r row) []any {
+		return []any{"bench/billing", r.id, "bench", r.user, "billing", "bench", r.typ, r.at.Format(timeFormat),
+			strconv.FormatFloat(r.amount, 'f', -1, 64), r.currency, r.attrs, "baseline", ingested}
+	})
+}
+
+// insertBatches times inserting rows with insert (a statement up to
+// VALUES) and the values of a row, 200 rows a statement, in transactions
+// of 5000.
+func insertBatches(db *sql.DB, rows []row, insert string, values func(row) []any) (time.Duration, error) {
 	const per, txSize = 200, 5000
+	start := time.Now()
 	for lo := 0; lo < len(rows); lo += txSize {
 		tx, err := db.Begin()
 		if err != nil {
@@ -503,14 +406,12 @@ func sqliteInsertsIndexed(ctx context.Context, path string, rows []row) (time.Du
 		}
 		for i := lo; i < min(lo+txSize, len(rows)); i += per {
 			chunk := rows[i:min(i+per, len(rows), lo+txSize)]
-			q := `INSERT OR IGNORE INTO events (source, event_id, namespace, user_id, touchpoint, system, type, occurred_at, amount,
-				currency, attributes, run_id, ingested_at) VALUES ` + strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?,?,?,?,?,?),", len(chunk)), ",")
-			args := make([]any, 0, 13*len(chunk))
+			var args []any
 			for _, r := range chunk {
-				args = append(args, "bench/billing", r.id, "bench", r.user, "billing", "bench", r.typ, r.at.Format(timeFormat),
-					strconv.FormatFloat(r.amount, 'f', -1, 64), r.currency, r.attrs, "baseline", ingested)
+				args = append(args, values(r)...)
 			}
-			if _, err := tx.Exec(q, args...); err != nil {
+			row := "(" + strings.TrimSuffix(strings.Repeat("?,", len(args)/len(chunk)), ",") + "),"
+			if _, err := tx.Exec(insert+strings.TrimSuffix(strings.Repeat(row, len(chunk)), ","), args...); err != nil {
 				return 0, err
 			}
 		}
