@@ -320,6 +320,36 @@ func TestFullEvaluationKeepsWhatConditionsRead(t *testing.T) {
 	}
 }
 
+// Each user's moves run from no stage to their stage, forward in time, the
+// last one when they entered it.
+func TestMoves(t *testing.T) {
+	smp := evaluate(t)
+	moved := 0
+	for i := range smp.users.Len() {
+		u := smp.users.At(i)
+		moves := u.Moves()
+		if u.Stage() == "" {
+			if len(moves) > 0 {
+				t.Fatalf("user %s has no stage but moves %v", u.User, moves)
+			}
+			continue
+		}
+		last := moves[len(moves)-1]
+		if moves[0].From != "" || last.To != u.Stage() || !last.At.Equal(u.EnteredAt()) {
+			t.Fatalf("user %s in %s since %s: moves %v", u.User, u.Stage(), u.EnteredAt(), moves)
+		}
+		for k := 1; k < len(moves); k++ {
+			if moves[k].From != moves[k-1].To || moves[k].At.Before(moves[k-1].At) {
+				t.Fatalf("user %s: moves out of order %v", u.User, moves)
+			}
+		}
+		moved += len(moves) - 1
+	}
+	if moved == 0 {
+		t.Error("nobody moved between stages: the test proves little")
+	}
+}
+
 // A user's state survives the store's encoding whole: an evaluator that
 // restarts from saved states counts exactly what it counted before.
 func TestUserStatesRoundTrip(t *testing.T) {

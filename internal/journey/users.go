@@ -72,15 +72,21 @@ func (u *UserState) Entered(stage string) (time.Time, bool) {
 }
 
 // Move is a user's move between stages; From "" is their first stage.
-type Move struct{ From, To string }
+type Move struct {
+	From, To string
+	At       time.Time
+}
 
-// Moves are the user's moves, in order.
+// Moves are the user's moves, in order. A user moves into a stage the first
+// time its condition holds, or never: stages only move forward, so a stage
+// whose condition held while the user was before it is where they moved.
 func (u *UserState) Moves() []Move {
 	var out []Move
 	from := ""
 	for p := u.path; p != 0; p &= p - 1 {
-		to := u.e.stages[bits.TrailingZeros64(p)].name
-		out = append(out, Move{From: from, To: to})
+		j := bits.TrailingZeros64(p)
+		to := u.e.stages[j].name
+		out = append(out, Move{From: from, To: to, At: time.Unix(0, u.entered[j]).UTC()})
 		from = to
 	}
 	return out
