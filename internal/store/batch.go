@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -39,6 +40,9 @@ type prepared struct {
 	source     string
 	now        time.Time
 	events     []eventRow
+	// eventSources are the sources of events, each once: the commit
+	// advances their newest sequence number (LatestSeq).
+	eventSources []string
 	quarantine []QuarantineRecord
 	keys       []UniqueKey
 	cursor     *string
@@ -71,6 +75,9 @@ func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 		}
 		if e.EventID == "" {
 			return nil, fmt.Errorf("event %d of the batch has no event ID", i)
+		}
+		if !slices.Contains(p.eventSources, r.Source) {
+			p.eventSources = append(p.eventSources, r.Source)
 		}
 		r.OccurredAt = normTime(e.OccurredAt)
 		if e.Amount != nil {

@@ -20,7 +20,9 @@ type migration struct {
 	sql     string
 }
 
-func loadMigrations(dialect string) ([]migration, error) {
+// loadMigrations returns a dialect's migrations in order, up to and
+// including version upTo ("": all).
+func loadMigrations(dialect, upTo string) ([]migration, error) {
 	dir := path.Join("migrations", dialect)
 	entries, err := migrationFS.ReadDir(dir)
 	if err != nil {
@@ -28,7 +30,7 @@ func loadMigrations(dialect string) ([]migration, error) {
 	}
 	var out []migration
 	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".sql") {
+		if !strings.HasSuffix(e.Name(), ".sql") || (upTo != "" && e.Name() > upTo) {
 			continue
 		}
 		b, err := migrationFS.ReadFile(path.Join(dir, e.Name()))

@@ -43,7 +43,7 @@ type pgStore struct {
 	copyThreshold int
 }
 
-func openPostgres(ctx context.Context, dsn string) (Store, error) {
+func openPostgres(ctx context.Context, dsn, upTo string) (Store, error) {
 	fail := func(err error) error {
 		return fmt.Errorf("open PostgreSQL store %s: %w", redact(dsn), err)
 	}
@@ -59,15 +59,15 @@ func openPostgres(ctx context.Context, dsn string) (Store, error) {
 		return nil, fail(err)
 	}
 	s := &pgStore{pool: &pgPool{pool}, copyThreshold: pgCopyThreshold}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, upTo); err != nil {
 		s.pool.close()
 		return nil, fail(err)
 	}
 	return s, nil
 }
 
-func (s *pgStore) migrate(ctx context.Context) error {
-	all, err := loadMigrations("postgres")
+func (s *pgStore) migrate(ctx context.Context, upTo string) error {
+	all, err := loadMigrations("postgres", upTo)
 	if err != nil {
 		return err
 	}
@@ -215,10 +215,7 @@ func limitArg(limit int) any {
 func (s *pgStore) LatestSeq(ctx context.Context, sources []string) (int64, error) {
 	var seq int64
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		// Per source, so that each is one step down the (source, seq) index
-		// instead of a walk over all the sources' entries.
-		return c.QueryRow(ctx, `SELECT COALESCE(MAX(m), 0) FROM unnest($1::text[]) AS s(source),
-			LATERAL (SELECT MAX(seq) AS m FROM events WHERE events.source = s.source) AS newest`, sources).Scan(&seq)
+		return c.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM source_seq WHERE source = ANY($1::text[])`, sources).Scan(&seq)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("read the newest event: %w", err)
@@ -229,8 +226,9 @@ func (s *pgStore) LatestSeq(ctx context.Context, sources []string) (int64, error
 func (s *pgStore) ScanEvents(ctx context.Context, q EventQuery, fn func(*Event, []byte) error) error {
 	cols, where, args := pgEventQuery(q)
 	if q.Users != nil {
-		// The namespace lets the (namespace, user_id, occurred_at) index
-		// find the users' events: without it, every event is read.
+		// The users' events are found by the (user_id, touchpoint,
+		// namespace) index; the namespace keeps other namespaces' users of
+		// the same ID out.
 		if namespaces, ok := sourceNamespaces(q.Sources); ok {
 			args = append(args, namespaces)
 			where += fmt.Sprintf(` AND namespace = ANY($%d::text[])`, len(args))
@@ -576,6 +574,16 @@ func (s *pgStore) commit(ctx context.Context, p *prepared) (int, error) {
 		}
 		if inserted, err = s.writeEvents(ctx, tx, p); err != nil {
 			return fmt.Errorf("write events: %w", err)
+		}
+		if len(p.events) > 0 {
+			// Every event of the batch took its number from the sequence
+			// in this session, under the lock: the last one taken is the
+			// batch's newest, and no event committed later has a lower one.
+			if _, err := tx.Exec(ctx, `INSERT INTO source_seq (source, seq)
+				SELECT s, currval(pg_get_serial_sequence('events', 'seq')) FROM unnest($1::text[]) AS s
+				ON CONFLICT (source) DO UPDATE SET seq = EXCLUDED.seq`, p.eventSources); err != nil {
+				return fmt.Errorf("advance the events sequence: %w", err)
+			}
 		}
 		if err := s.writeQuarantine(ctx, tx, p); err != nil {
 			return fmt.Errorf("write quarantined records: %w", err)

@@ -43,7 +43,7 @@ type sqliteStore struct {
 // writers then queue on busy_timeout instead of one failing when it
 // upgrades from reading to writing. A file database runs in WAL mode, so
 // readers do not wait for the writer.
-func openSQLite(ctx context.Context, path string) (Store, error) {
+func openSQLite(ctx context.Context, path, upTo string) (Store, error) {
 	memory := path == "" || path == ":memory:"
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -86,7 +86,7 @@ func openSQLite(ctx context.Context, path string) (Store, error) {
 	// for, so stores opening the same new file at once may be told it is
 	// busy: wait and try again, for as long as busy_timeout would.
 	for wait := 10 * time.Millisecond; ; wait *= 2 {
-		err = s.migrate(ctx)
+		err = s.migrate(ctx, upTo)
 		if !isBusy(err) || wait > 5*time.Second {
 			break
 		}
@@ -108,8 +108,8 @@ func isBusy(err error) bool {
 	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
-func (s *sqliteStore) migrate(ctx context.Context) error {
-	all, err := loadMigrations("sqlite")
+func (s *sqliteStore) migrate(ctx context.Context, upTo string) error {
+	all, err := loadMigrations("sqlite", upTo)
 	if err != nil {
 		return err
 	}
@@ -240,10 +240,11 @@ func (s *sqliteStore) Cursor(ctx context.Context, source string) (string, error)
 	return c, nil
 }
 
-// The rowid is the ingestion sequence: it only grows, events are never deleted.
+// The rowid is the ingestion sequence: it only grows, events are never
+// deleted. Each commit records its sources' newest in source_seq.
 func (s *sqliteStore) LatestSeq(ctx context.Context, sources []string) (int64, error) {
 	var seq int64
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX((SELECT MAX(rowid) FROM events WHERE source = j.value)), 0) FROM json_each(?) AS j`,
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM source_seq WHERE source IN (SELECT value FROM json_each(?))`,
 		jsonText(sources)).Scan(&seq)
 	if err != nil {
 		return 0, fmt.Errorf("read the newest event: %w", err)
@@ -262,8 +263,9 @@ func jsonText(v []string) string {
 func (s *sqliteStore) ScanEvents(ctx context.Context, q EventQuery, fn func(*Event, []byte) error) error {
 	cols, where, args := sqliteEventQuery(q)
 	if q.Users != nil {
-		// The namespace lets the (namespace, user_id, occurred_at) index
-		// find the users' events: without it, every event is read.
+		// The users' events are found by the (user_id, touchpoint,
+		// namespace) index; the namespace keeps other namespaces' users of
+		// the same ID out.
 		if namespaces, ok := sourceNamespaces(q.Sources); ok {
 			where += ` AND namespace IN (SELECT value FROM json_each(?))`
 			args = append(args, jsonText(namespaces))
@@ -547,6 +549,15 @@ func (s *sqliteStore) commit(ctx context.Context, p *prepared) (int, error) {
 		})
 	if err != nil {
 		return 0, fmt.Errorf("write events: %w", err)
+	}
+	if len(p.events) > 0 {
+		// The transaction is the only writer: the largest rowid is this
+		// batch's newest event, or one before it.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO source_seq (source, seq)
+			SELECT value, (SELECT COALESCE(MAX(rowid), 0) FROM events) FROM json_each(?) WHERE true
+			ON CONFLICT (source) DO UPDATE SET seq = excluded.seq`, jsonText(p.eventSources)); err != nil {
+			return 0, fmt.Errorf("advance the events sequence: %w", err)
+		}
 	}
 
 	if _, err := insertRows(ctx, tx,

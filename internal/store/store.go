@@ -299,11 +299,18 @@ func LedgerHash(e LedgerEntry) string {
 // database) and postgres://... (pool_max_conns=N sets the pool's size,
 // 4 by default).
 func Open(ctx context.Context, dsn string) (Store, error) {
+	return openUpTo(ctx, dsn, "")
+}
+
+// openUpTo is Open applying the migrations up to and including version
+// upTo only ("": all of them); tests use it to set up a database as an
+// older journey left it.
+func openUpTo(ctx context.Context, dsn, upTo string) (Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite://"):
-		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite://"))
+		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite://"), upTo)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return openPostgres(ctx, dsn)
+		return openPostgres(ctx, dsn, upTo)
 	}
 	return nil, fmt.Errorf("store DSN %q: want sqlite:///path/to/file.db or postgres://user@host/db", redact(dsn))
 }

@@ -120,6 +120,7 @@ func TestStore(t *testing.T) {
 		{"Atomicity", testAtomicity},
 		{"AtomicityUnderCancel", testAtomicityUnderCancel},
 		{"Migrations", testMigrations},
+		{"UpgradeLeanIndexes", testUpgradeLeanIndexes},
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"Refusals", testRefusals},
 	}
@@ -1064,7 +1065,7 @@ func testMigrations(t *testing.T, b backend) {
 		}
 		t.Cleanup(func() { stores[i].Close() })
 	}
-	all, _ := loadMigrations("sqlite")
+	all, _ := loadMigrations("sqlite", "")
 	if got := rawString(t, stores[0], "SELECT CAST(COUNT(*) AS TEXT) FROM schema_migrations"); got != fmt.Sprint(len(all)) {
 		t.Fatalf("%s migrations recorded, want %d", got, len(all))
 	}
@@ -1083,6 +1084,66 @@ func testMigrations(t *testing.T, b backend) {
 	rawExec(t, s, "INSERT INTO schema_migrations (version, applied_at) VALUES ('9999_future.sql', CURRENT_TIMESTAMP)")
 	if _, err := Open(ctx, dsn); err == nil || !strings.Contains(err.Error(), "newer version") {
 		t.Fatalf("opening a database of a newer schema: %v", err)
+	}
+}
+
+// testUpgradeLeanIndexes opens a database as journey left it before
+// migration 0005 (its events indexed the old way, no source_seq), with
+// events in it, and checks that after the upgrade nothing is lost: the
+// watermark is where it was, stored events still deduplicate, their users
+// are known, and new events number after the old.
+func testUpgradeLeanIndexes(t *testing.T, b backend) {
+	if !b.shared {
+		return // an in-memory database does not outlive its store: there is nothing to upgrade
+	}
+	ctx := context.Background()
+	dsn := b.dsn(t)
+	old, err := openUpTo(ctx, dsn, "0004_journey_users.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []string{"'shop/a', 'e1', 'u1'", "'shop/b', 'e2', 'u2'", "'shop/a', 'e3', 'u2'"} {
+		rawExec(t, old, `INSERT INTO events (source, event_id, user_id, namespace, touchpoint, system, type, occurred_at, run_id, ingested_at)
+			VALUES (`+e+`, 'shop', 'checkout', 'stripe', 'purchase', '2025-03-14T09:26:53.000000Z', 'r', '2025-03-14T09:26:53.000000Z')`)
+	}
+	if got := rawString(t, old, "SELECT CAST(COUNT(*) AS TEXT) FROM schema_migrations"); got != "4" {
+		t.Fatalf("%s migrations applied before the upgrade, want 4", got)
+	}
+	old.Close()
+
+	s := b.open(t, dsn)
+	seqA, err := s.LatestSeq(ctx, []string{"shop/a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqAll, _ := s.LatestSeq(ctx, []string{"shop/a", "shop/b"})
+	seqB, _ := s.LatestSeq(ctx, []string{"shop/b"})
+	if seqA == 0 || seqB == 0 || seqA <= seqB || seqAll != seqA {
+		t.Fatalf("watermarks after the upgrade: a %d, b %d, both %d; want b's below a's (e3 came last), both a's", seqA, seqB, seqAll)
+	}
+	if got, _ := s.ExistingEvents(ctx, "shop/a", []string{"e1", "e2", "e3"}); !reflect.DeepEqual(keys(got), []string{"e1", "e3"}) {
+		t.Errorf("stored events of shop/a after the upgrade: %v, want [e1 e3]", keys(got))
+	}
+	if got, _ := s.KnownUsers(ctx, "shop", "checkout", []string{"u1", "u2", "u3"}); !reflect.DeepEqual(keys(got), []string{"u1", "u2"}) {
+		t.Errorf("known users after the upgrade: %v, want [u1 u2]", keys(got))
+	}
+	res := commit(t, s, Batch{Source: "shop/b", Events: []Event{
+		{Namespace: "shop", EventID: "e2", UserID: "u2", Touchpoint: "checkout", System: "stripe", Type: "purchase", OccurredAt: t0, RunID: "r2"},
+		{Namespace: "shop", EventID: "e4", UserID: "u2", Touchpoint: "checkout", System: "stripe", Type: "purchase", OccurredAt: t0, RunID: "r2"},
+	}})
+	if res.Inserted != 1 {
+		t.Errorf("committed e2 again and e4 after the upgrade: %d inserted, want 1 (e4)", res.Inserted)
+	}
+	if seq, _ := s.LatestSeq(ctx, []string{"shop/b"}); seq <= seqA {
+		t.Errorf("shop/b's watermark after a new event: %d, want past every old event's (%d)", seq, seqA)
+	}
+	var users []string
+	err = s.ScanEvents(ctx, EventQuery{Sources: []string{"shop/a", "shop/b"}, Users: []string{"u2"}}, func(e *Event, _ []byte) error {
+		users = append(users, e.EventID)
+		return nil
+	})
+	if err != nil || strings.Join(users, ",") != "e2,e3,e4" {
+		t.Errorf("u2's events after the upgrade: %v, %v; want e2,e3,e4", users, err)
 	}
 }
 
