@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/cel-go/common/types"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
@@ -231,29 +232,73 @@ func TestFieldPaths(t *testing.T) {
 		{"a": map[string]any{"b": map[string]any{"c": []any{}}}},
 		{"a": uint64(7)}, {"a": int32(7)}, {"a": time.Unix(0, 0).UTC()},
 	}
-	event := EventVars(store.Event{Source: "ns/s", EventID: "e", UserID: "u", Type: "t", OccurredAt: time.Unix(5, 0).UTC(),
-		Attributes: map[string]any{"pi": "pi_1", "n": int64(4)}})
-	for _, src := range []string{"record.a", "record.a.b", "record.a.b.c", "event.userID", "event.amount", "event.currency",
-		"event.attributes.pi", "event.attributes.n", "event.attributes.missing", "event.occurredAt"} {
+	events := []store.Event{
+		{Source: "ns/s", EventID: "e", UserID: "u", Type: "t", OccurredAt: time.Unix(5, 0).UTC(),
+			Attributes: map[string]any{"pi": "pi_1", "n": int64(4), "m": map[string]any{"k": "v"}}},
+		{Source: "s", EventID: "e2", UserID: "u2", Type: "t", Touchpoint: "tp", System: "sy", Amount: ptr(-2.5), Currency: "eur"},
+	}
+	srcs := []string{"record.a", "record.a.b", "record.a.b.c", "event.userID", "event.eventID", "event.type", "event.touchpoint",
+		"event.source", "event.system", "event.amount", "event.currency", "event.attributes", "event.attributes.pi",
+		"event.attributes.n", "event.attributes.m", "event.attributes.m.k", "event.attributes.missing", "event.occurredAt"}
+	for _, src := range srcs {
 		fast, err := newProgram(env, expr.CheckValue, src)
 		if err != nil {
 			t.Fatal(err)
 		}
 		slow := &program{prg: fast.prg}
 		for _, r := range records {
-			a := &activation{record: r, event: event}
-			for _, asNative := range []bool{false, true} {
-				fv, fn, ferr := fast.eval(a, asNative)
-				sv, sn, serr := slow.eval(a, asNative)
-				if fmt.Sprint(ferr) != fmt.Sprint(serr) || fn != sn || !reflect.DeepEqual(fv, sv) {
-					t.Errorf("%s over %v (native %v): (%#v, %v, %v), CEL says (%#v, %v, %v)", src, r, asNative, fv, fn, ferr, sv, sn, serr)
+			for i := range events {
+				a := &activation{record: r, event: EventValue{Ev: &events[i], Adapter: env.Adapter()}}
+				for _, asNative := range []bool{false, true} {
+					fv, fn, ferr := fast.eval(a, asNative)
+					sv, sn, serr := slow.eval(a, asNative)
+					if fmt.Sprint(ferr) != fmt.Sprint(serr) || fn != sn || !reflect.DeepEqual(fv, sv) {
+						t.Errorf("%s over %v (native %v): (%#v, %v, %v), CEL says (%#v, %v, %v)", src, r, asNative, fv, fn, ferr, sv, sn, serr)
+					}
 				}
-			}
-			fb, ferr := fast.cond(a)
-			sb, serr := slow.cond(a)
-			if fb != sb || fmt.Sprint(ferr) != fmt.Sprint(serr) {
-				t.Errorf("%s over %v as a condition: (%v, %v), CEL says (%v, %v)", src, r, fb, ferr, sb, serr)
+				fb, ferr := fast.cond(a)
+				sb, serr := slow.cond(a)
+				if fb != sb || fmt.Sprint(ferr) != fmt.Sprint(serr) {
+					t.Errorf("%s over %v as a condition: (%v, %v), CEL says (%v, %v)", src, r, fb, ferr, sb, serr)
+				}
 			}
 		}
 	}
 }
+
+// TestEventValue: CEL over the event variable reads what it would read
+// from the map EventVars builds, whatever the expression does with it.
+func TestEventValue(t *testing.T) {
+	env, err := expr.NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := []store.Event{
+		{Source: "ns/billing", EventID: "e1", UserID: "u1", Type: "invoice.paid", Touchpoint: "billing", System: "stripe",
+			OccurredAt: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), Amount: ptr(12.5), Currency: "usd",
+			Attributes: map[string]any{"plan": "pro", "seats": int64(3), "tags": []any{"a", "b"}}},
+		{Source: "crm", EventID: "e2", UserID: "u2", Type: "signup", OccurredAt: time.Unix(0, 0).UTC()},
+	}
+	for _, src := range []string{
+		`event.amount == null || event.amount >= 0.0`, `!event.type.startsWith("invoice.") || event.amount != null`,
+		`event.source == "billing"`, `event.currency`, `event.occurredAt < timestamp("2025-06-01T00:00:00Z")`,
+		`has(event.amount)`, `has(event.attributes.plan)`, `"plan" in event.attributes`, `"amount" in event`,
+		`size(event)`, `event.exists(k, k == "userID")`, `event.all(k, event[k] != "")`, `event["userID"]`,
+		`event.attributes.seats * 2`, `event.attributes.tags[1]`, `event == {"x": 1}`, `event.attributes.missing`,
+		`string(event.amount)`, `event.?attributes.?plan.orValue("free")`, `[event.userID, event.eventID]`,
+	} {
+		prg, err := env.Program(expr.CheckValue, src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		for i := range events {
+			got, _, gerr := prg.Eval(&activation{record: map[string]any{}, event: EventValue{Ev: &events[i], Adapter: env.Adapter()}})
+			want, _, werr := prg.Eval(map[string]any{"record": map[string]any{}, "event": EventVars(events[i])})
+			if fmt.Sprint(gerr) != fmt.Sprint(werr) || (gerr == nil && got.Equal(want) != types.True && fmt.Sprint(got) != fmt.Sprint(want)) {
+				t.Errorf("%s over event %s: %v (%v), over the map: %v (%v)", src, events[i].EventID, got, gerr, want, werr)
+			}
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -61,6 +61,7 @@ type Pipeline struct {
 	amount, currency         *program
 	attributes               []field
 	checks                   []check
+	adapter                  types.Adapter // for the event variable
 	// RunChecks are the freshness and volume checks, for the ingest package.
 	RunChecks []v1alpha1.Check
 	// Workers is how many goroutines map and check a batch's records
@@ -73,7 +74,7 @@ func SourceID(namespace, name string) string { return namespace + "/" + name }
 
 // New compiles a source's configuration.
 func New(env *expr.Env, src runconfig.Source) (*Pipeline, error) {
-	p := &Pipeline{src: src, id: SourceID(src.Namespace, src.Name)}
+	p := &Pipeline{src: src, id: SourceID(src.Namespace, src.Name), adapter: env.Adapter()}
 	m := src.Spec.Mapping
 	compile := func(c expr.Context, fieldPath string, e v1alpha1.Expression) (*program, error) {
 		if e == "" {
@@ -638,7 +639,7 @@ func (p *Pipeline) mapRecord(c *candidate, r connector.Record, runID string) err
 			ev.Attributes[f.name] = v
 		}
 	}
-	c.act.event = EventVars(*ev)
+	c.act.event = EventValue{Ev: ev, Adapter: p.adapter}
 	return nil
 }
 
@@ -652,31 +653,6 @@ func optional(prg *program, a *activation) any {
 		return nil
 	}
 	return v
-}
-
-// EventVars is the `event` variable of checks and stage conditions: the
-// fields of expr.EventFields, with null for an absent amount or currency.
-func EventVars(ev store.Event) map[string]any {
-	var amount, currency any
-	if ev.Amount != nil {
-		amount = *ev.Amount
-	}
-	if ev.Currency != "" {
-		currency = ev.Currency
-	}
-	attrs := ev.Attributes
-	if attrs == nil {
-		attrs = map[string]any{}
-	}
-	name := ev.Source
-	if i := strings.LastIndex(name, "/"); i >= 0 {
-		name = name[i+1:]
-	}
-	return map[string]any{
-		"eventID": ev.EventID, "userID": ev.UserID, "occurredAt": ev.OccurredAt, "type": ev.Type,
-		"touchpoint": ev.Touchpoint, "source": name, "system": ev.System,
-		"amount": amount, "currency": currency, "attributes": attrs,
-	}
 }
 
 // native turns a CEL value into plain Go: lists and maps become []any and

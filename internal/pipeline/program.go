@@ -63,29 +63,44 @@ func (p *program) lookup(a *activation) (any, bool) {
 	if p.path == nil {
 		return nil, false
 	}
-	var m map[string]any
-	switch p.root {
-	case "record":
-		m = a.record
-	case "event":
-		m = a.event
+	path, m := p.path, a.record
+	if p.root == "event" {
+		ev := &a.event
+		if ev.Ev == nil {
+			return nil, false
+		}
+		if path[0] != "attributes" {
+			v, ok := ev.field(path[0])
+			if !ok || len(path) > 1 {
+				return nil, false
+			}
+			return plain(v)
+		}
+		if m, path = ev.Ev.Attributes, path[1:]; len(path) == 0 {
+			return nil, false
+		}
 	}
-	last := len(p.path) - 1
-	for i, k := range p.path {
+	last := len(path) - 1
+	for i, k := range path {
 		v, found := m[k]
 		if !found {
 			return nil, false
 		}
 		if i == last {
-			switch v.(type) {
-			case nil, string, int64, float64, bool:
-				return v, true
-			}
-			return nil, false
+			return plain(v)
 		}
 		if m, found = v.(map[string]any); !found {
 			return nil, false
 		}
+	}
+	return nil, false
+}
+
+// plain is v when CEL's value of it would be v itself.
+func plain(v any) (any, bool) {
+	switch v.(type) {
+	case nil, string, int64, float64, bool:
+		return v, true
 	}
 	return nil, false
 }
@@ -129,7 +144,7 @@ func (p *program) cond(a *activation) (bool, error) {
 // mapped, event. It spares CEL a map and its wrapper per evaluation.
 type activation struct {
 	record map[string]any
-	event  map[string]any
+	event  EventValue // bound (Ev set) once mapped
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -137,7 +152,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case "record":
 		return a.record, true
 	case "event":
-		return a.event, a.event != nil
+		return &a.event, a.event.Ev != nil
 	}
 	return nil, false
 }
