@@ -37,17 +37,17 @@ type eventRow struct {
 // Everything that can be refused without the database is refused here,
 // before a transaction starts.
 type prepared struct {
-	source     string
-	now        time.Time
-	events     []eventRow
+	source string
+	now    time.Time
+	events []eventRow
 	// eventSources are the sources of events, each once: the commit
 	// advances their newest sequence number (LatestSeq).
 	eventSources []string
-	quarantine []QuarantineRecord
-	keys       []UniqueKey
-	cursor     *string
-	ledger     *LedgerEntry
-	run        *Run
+	quarantine   []QuarantineRecord
+	keys         []UniqueKey
+	cursor       *string
+	ledger       *LedgerEntry
+	run          *Run
 }
 
 func prepareBatch(b Batch, now time.Time) (*prepared, error) {

@@ -424,11 +424,14 @@ func (s *pgStore) SaveUserStates(ctx context.Context, journey string, states []U
 			}
 			target = "journey_users_in"
 		}
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{target}, []string{"journey", "user_id", "state"},
-			pgx.CopyFromSlice(len(states), func(i int) ([]any, error) {
-				return []any{journey, states[i].User, states[i].State}, nil
-			}))
-		if err != nil {
+		data := newCopyData(3, len(states), 64+len(journey))
+		for _, st := range states {
+			data.row()
+			data.text(journey)
+			data.text(st.User)
+			data.bytes(st.State)
+		}
+		if err := copyInto(ctx, tx, target, []string{"journey", "user_id", "state"}, data.end()); err != nil {
 			return err
 		}
 		if !replace {
@@ -673,36 +676,39 @@ func (s *pgStore) writeEvents(ctx context.Context, tx pgx.Tx, p *prepared) (int,
 		return int(tag.RowsAffected()), err
 	}
 
-	rows := func() pgx.CopyFromSource {
-		return pgx.CopyFromSlice(n, func(i int) ([]any, error) {
-			e := &p.events[i]
-			var amount, attrs any
-			if e.amount != nil {
-				var num pgtype.Numeric
-				if err := num.Scan(*e.amount); err != nil {
-					return nil, fmt.Errorf("event %q: amount %s: %w", e.EventID, *e.amount, err)
-				}
-				amount = num
-			}
-			if e.attrs != nil {
-				attrs = e.attrs
-			}
-			return []any{e.Source, e.EventID, e.Namespace, e.UserID, e.Touchpoint, e.System, e.Type, e.OccurredAt,
-				amount, e.Currency, attrs, e.RunID, p.now}, nil
-		})
+	data := newCopyData(len(eventCols), n, 256)
+	for i := range p.events {
+		e := &p.events[i]
+		data.row()
+		data.text(e.Source)
+		data.text(e.EventID)
+		data.text(e.Namespace)
+		data.text(e.UserID)
+		data.text(e.Touchpoint)
+		data.text(e.System)
+		data.text(e.Type)
+		data.timestamptz(e.OccurredAt)
+		if err := data.numeric(e.amount); err != nil {
+			return 0, fmt.Errorf("event %q: %w", e.EventID, err)
+		}
+		data.text(e.Currency)
+		data.jsonb(e.attrs)
+		data.text(e.RunID)
+		data.timestamptz(p.now)
 	}
+	rows := data.end()
 	// An ingest looked its events up before committing, so a batch almost
 	// always holds only new ones: COPY them straight into the table, which
 	// costs about two thirds of staging them. Should one exist after all
 	// (another run committed it meanwhile, or the batch repeats an ID), the
 	// COPY fails whole and the staged path below skips the existing ones.
-	if ok, err := copyUnlessConflict(ctx, tx, "events", eventCols, rows()); ok || err != nil {
+	if ok, err := copyUnlessConflict(ctx, tx, "events", eventCols, rows); ok || err != nil {
 		return n, err
 	}
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE events_stage (LIKE events) ON COMMIT DROP; ALTER TABLE events_stage DROP COLUMN seq`); err != nil {
 		return 0, err
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events_stage"}, eventCols, rows()); err != nil {
+	if err := copyInto(ctx, tx, "events_stage", eventCols, rows); err != nil {
 		return 0, err
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO events (source, event_id, namespace, user_id, touchpoint, system, type, occurred_at,
@@ -730,15 +736,21 @@ func (s *pgStore) writeQuarantine(ctx context.Context, tx pgx.Tx, p *prepared) e
 		return err
 	}
 	// Nothing conflicts here: COPY straight into the table.
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"quarantine"}, quarantineCols, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+	data := newCopyData(len(quarantineCols), n, 512)
+	for i := range p.quarantine {
 		q := &p.quarantine[i]
-		var raw any
-		if q.Raw != nil {
-			raw = q.Raw
-		}
-		return []any{q.Source, q.RunID, q.EventID, q.Check, q.Reason, raw, q.At, q.Status, RecordHash(q.Raw)}, nil
-	}))
-	return err
+		data.row()
+		data.text(q.Source)
+		data.text(q.RunID)
+		data.text(q.EventID)
+		data.text(q.Check)
+		data.text(q.Reason)
+		data.bytes(q.Raw)
+		data.timestamptz(q.At)
+		data.text(q.Status)
+		data.text(RecordHash(q.Raw))
+	}
+	return copyInto(ctx, tx, "quarantine", quarantineCols, data.end())
 }
 
 // writeKeys records the batch's unique keys; a key already recorded keeps
@@ -760,21 +772,26 @@ func (s *pgStore) writeKeys(ctx context.Context, tx pgx.Tx, p *prepared) error {
 			src, check, key, id, at)
 		return err
 	}
-	rows := func() pgx.CopyFromSource {
-		return pgx.CopyFromSlice(n, func(i int) ([]any, error) {
-			k := &p.keys[i]
-			return []any{k.Source, k.Check, k.Key, k.EventID, k.OccurredAt}, nil
-		})
+	data := newCopyData(len(uniqueKeyCols), n, 128)
+	for i := range p.keys {
+		k := &p.keys[i]
+		data.row()
+		data.text(k.Source)
+		data.text(k.Check)
+		data.text(k.Key)
+		data.text(k.EventID)
+		data.timestamptz(k.OccurredAt)
 	}
+	rows := data.end()
 	// Keys are mostly new too (see writeEvents); one recorded before, say
 	// outside its window, sends the batch's keys through the upsert.
-	if ok, err := copyUnlessConflict(ctx, tx, "unique_keys", uniqueKeyCols, rows()); ok || err != nil {
+	if ok, err := copyUnlessConflict(ctx, tx, "unique_keys", uniqueKeyCols, rows); ok || err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE unique_keys_stage (LIKE unique_keys) ON COMMIT DROP`); err != nil {
 		return err
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"unique_keys_stage"}, uniqueKeyCols, rows()); err != nil {
+	if err := copyInto(ctx, tx, "unique_keys_stage", uniqueKeyCols, rows); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO unique_keys (source, check_name, key, event_id, occurred_at)
@@ -786,12 +803,12 @@ func (s *pgStore) writeKeys(ctx context.Context, tx pgx.Tx, p *prepared) error {
 // false, with the transaction as it was before, when a row conflicts with
 // a unique key (one stored already, or a repeat among the rows); any other
 // error is returned.
-func copyUnlessConflict(ctx context.Context, tx pgx.Tx, table string, cols []string, rows pgx.CopyFromSource) (bool, error) {
+func copyUnlessConflict(ctx context.Context, tx pgx.Tx, table string, cols []string, rows []byte) (bool, error) {
 	sp, err := tx.Begin(ctx) // a savepoint
 	if err != nil {
 		return false, err
 	}
-	_, err = sp.CopyFrom(ctx, pgx.Identifier{table}, cols, rows)
+	err = copyInto(ctx, sp, table, cols, rows)
 	var pgErr *pgconn.PgError
 	switch {
 	case err == nil:

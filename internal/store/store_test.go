@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -167,6 +169,41 @@ func testEvents(t *testing.T, b backend) {
 			t.Errorf("amount of %s = %s, want %s", id, got, want)
 		}
 	}
+	// Any finite float, as its shortest decimal, whatever its size; and
+	// times on either side of the epochs (1970, and PostgreSQL's 2000).
+	amounts := []float64{0, math.Copysign(0, -1), 1, -1, 10000, -10000.0001, 99999999, 0.00012, -0.5, 123456789.12345679,
+		1e21, 1e-7, 5e-324, math.MaxFloat64, -math.SmallestNonzeroFloat64 * 3, 2.5e-5, 1234.5678}
+	times := []time.Time{time.Date(1969, 7, 20, 20, 17, 40, 123456789, time.UTC), time.Date(1999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(2000, 1, 1, 0, 0, 0, 1000, time.UTC), time.Date(2262, 4, 11, 23, 47, 16, 854775000, time.UTC)}
+	var odd []Event
+	for i, a := range amounts {
+		e := ev(fmt.Sprintf("amount-%02d", i), "u-amount")
+		e.Amount, e.OccurredAt = ptr(a), times[i%len(times)]
+		odd = append(odd, e)
+	}
+	commit(t, s, Batch{Source: "shop/amounts", Events: odd})
+	for i, a := range amounts {
+		want := strconv.FormatFloat(a, 'f', -1, 64)
+		got := rawString(t, s, fmt.Sprintf("SELECT CAST(amount AS TEXT) FROM events WHERE event_id = 'amount-%02d'", i))
+		if got != want && !(want == "-0" && got == "0") {
+			t.Errorf("amount %v stored as %s, want %s", a, got, want)
+		}
+	}
+	err = s.ScanEvents(ctx, EventQuery{Sources: []string{"shop/amounts"}}, func(e *Event, _ []byte) error {
+		var i int
+		fmt.Sscanf(e.EventID, "amount-%d", &i)
+		if want := times[i%len(times)].Truncate(time.Microsecond); !e.OccurredAt.Equal(want) {
+			t.Errorf("%s occurred at %s, want %s", e.EventID, e.OccurredAt, want)
+		}
+		if e.Amount == nil || *e.Amount != amounts[i] {
+			t.Errorf("%s amount read back as %v, want %v", e.EventID, e.Amount, amounts[i])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	var attrs map[string]any
 	if err := json.Unmarshal([]byte(rawString(t, s, "SELECT CAST(attributes AS TEXT) FROM events WHERE event_id = 'e1'")), &attrs); err != nil {
 		t.Fatal(err)

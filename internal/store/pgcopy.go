@@ -1,0 +1,138 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// copyData is the data of a COPY ... FROM STDIN (FORMAT binary), written
+// row by row straight from the store's own types. pgx's CopyFrom takes rows
+// as []any and finds an encoder for every value: at a million events that
+// was the commit's largest cost on the client, as much again as building
+// the events. The format is PostgreSQL's documented binary COPY format:
+// a header, then per row a field count and each field as a length and its
+// binary send representation (-1 for NULL), then a trailer.
+type copyData struct {
+	buf  []byte
+	cols int
+}
+
+// copySignature starts every binary COPY: the signature, no flags, no
+// header extension.
+var copySignature = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+
+func newCopyData(cols, rows, rowSize int) *copyData {
+	c := &copyData{buf: make([]byte, 0, len(copySignature)+rows*rowSize+2), cols: cols}
+	c.buf = append(c.buf, copySignature...)
+	return c
+}
+
+// row starts a row.
+func (c *copyData) row() { c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(c.cols)) }
+
+func (c *copyData) null() { c.buf = binary.BigEndian.AppendUint32(c.buf, 0xffffffff) }
+
+// text writes a text (or varchar) field.
+func (c *copyData) text(s string) {
+	c.buf = binary.BigEndian.AppendUint32(c.buf, uint32(len(s)))
+	c.buf = append(c.buf, s...)
+}
+
+// bytes writes a bytea field, NULL for nil.
+func (c *copyData) bytes(b []byte) {
+	if b == nil {
+		c.null()
+		return
+	}
+	c.buf = binary.BigEndian.AppendUint32(c.buf, uint32(len(b)))
+	c.buf = append(c.buf, b...)
+}
+
+// jsonb writes a jsonb field from JSON text, NULL for nil: version 1 of
+// jsonb's send format is the text itself.
+func (c *copyData) jsonb(js []byte) {
+	if js == nil {
+		c.null()
+		return
+	}
+	c.buf = binary.BigEndian.AppendUint32(c.buf, uint32(len(js)+1))
+	c.buf = append(c.buf, 1)
+	c.buf = append(c.buf, js...)
+}
+
+// pgEpoch is where timestamptz counts microseconds from.
+var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+
+// timestamptz writes a time, to the microsecond.
+func (c *copyData) timestamptz(t time.Time) {
+	c.buf = binary.BigEndian.AppendUint32(c.buf, 8)
+	c.buf = binary.BigEndian.AppendUint64(c.buf, uint64(t.UnixMicro()-pgEpoch))
+}
+
+// numeric writes a numeric field from a plain decimal ("-12.50", "7"; as
+// decimalRE allows), NULL for nil. numeric's send format is the number in
+// base-10000 digits: their count, the weight of the first (its power of
+// 10000), the sign and the number of decimal digits after the point.
+func (c *copyData) numeric(dec *string) error {
+	if dec == nil {
+		c.null()
+		return nil
+	}
+	s := *dec
+	if !decimalRE.MatchString(s) {
+		return fmt.Errorf("amount %q is not a decimal number", s)
+	}
+	sign := uint16(0)
+	if s[0] == '-' {
+		sign, s = 0x4000, s[1:]
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	whole = strings.TrimLeft(whole, "0")
+	// Align the digits on groups of four around the point.
+	lead := (4 - len(whole)%4) % 4
+	digits := strings.Repeat("0", lead) + whole + frac + strings.Repeat("0", (4-len(frac)%4)%4)
+	weight := (lead+len(whole))/4 - 1
+	groups := make([]uint16, 0, len(digits)/4)
+	for i := 0; i < len(digits); i += 4 {
+		d := uint16(digits[i]-'0')*1000 + uint16(digits[i+1]-'0')*100 + uint16(digits[i+2]-'0')*10 + uint16(digits[i+3]-'0')
+		groups = append(groups, d)
+	}
+	for len(groups) > 0 && groups[0] == 0 {
+		groups, weight = groups[1:], weight-1
+	}
+	for len(groups) > 0 && groups[len(groups)-1] == 0 {
+		groups = groups[:len(groups)-1]
+	}
+	if len(groups) == 0 {
+		sign, weight = 0, 0 // zero has no sign
+	}
+	c.buf = binary.BigEndian.AppendUint32(c.buf, uint32(8+2*len(groups)))
+	c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(len(groups)))
+	c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(int16(weight)))
+	c.buf = binary.BigEndian.AppendUint16(c.buf, sign)
+	c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(len(frac)))
+	for _, g := range groups {
+		c.buf = binary.BigEndian.AppendUint16(c.buf, g)
+	}
+	return nil
+}
+
+// end closes the data with the trailer.
+func (c *copyData) end() []byte { return binary.BigEndian.AppendUint16(c.buf, 0xffff) }
+
+// copyInto COPYs data (ended) into table's cols in tx.
+func copyInto(ctx context.Context, tx pgx.Tx, table string, cols []string, data []byte) error {
+	quoted := make([]string, len(cols))
+	for i, col := range cols {
+		quoted[i] = pgx.Identifier{col}.Sanitize()
+	}
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data),
+		`COPY `+pgx.Identifier{table}.Sanitize()+` (`+strings.Join(quoted, ", ")+`) FROM STDIN (FORMAT binary)`)
+	return err
+}
