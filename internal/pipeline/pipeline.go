@@ -43,6 +43,7 @@ type field struct {
 
 type check struct {
 	rule, name string
+	id         string // rule/name: how the store names a unique check's keys
 	action     v1alpha1.CheckAction
 	message    string
 	kind       string
@@ -61,7 +62,9 @@ type Pipeline struct {
 	amount, currency         *program
 	attributes               []field
 	checks                   []check
+	uniqueChecks             int           // how many of checks are unique checks
 	adapter                  types.Adapter // for the event variable
+	scratch                  sync.Pool     // of *scratch
 	// RunChecks are the freshness and volume checks, for the ingest package.
 	RunChecks []v1alpha1.Check
 	// Workers is how many goroutines map and check a batch's records
@@ -123,13 +126,16 @@ func New(env *expr.Env, src runconfig.Source) (*Pipeline, error) {
 				return nil, err
 			}
 			p.checks = append(p.checks, ck)
+			if ck.kind == "unique" {
+				p.uniqueChecks++
+			}
 		}
 	}
 	return p, nil
 }
 
 func compileCheck(env *expr.Env, rule string, c v1alpha1.Check) (check, error) {
-	ck := check{rule: rule, name: c.Name, action: c.Action, message: c.Message}
+	ck := check{rule: rule, name: c.Name, id: rule + "/" + c.Name, action: c.Action, message: c.Message}
 	if ck.action == "" {
 		ck.action = v1alpha1.ActionQuarantine
 	}
@@ -224,6 +230,46 @@ type checked struct {
 	accepted bool // unique: the key is recorded for this record
 }
 
+// scratch is what Process works in for one batch and drops after it:
+// reused from batch to batch, as a batch's worth of it is megabytes that
+// the collector would otherwise sweep up every batch.
+type scratch struct {
+	slots   []candidate
+	mapErrs []error
+	found   []checked
+}
+
+// getScratch returns a scratch with n zeroed slots and errors.
+func (p *Pipeline) getScratch(n int) *scratch {
+	sc, _ := p.scratch.Get().(*scratch)
+	if sc == nil {
+		sc = &scratch{}
+	}
+	if cap(sc.slots) < n {
+		sc.slots, sc.mapErrs = make([]candidate, n), make([]error, n)
+	}
+	sc.slots, sc.mapErrs = sc.slots[:n], sc.mapErrs[:n]
+	return sc
+}
+
+// checked returns n zeroed check results.
+func (sc *scratch) checked(n int) []checked {
+	if cap(sc.found) < n {
+		sc.found = make([]checked, n)
+	}
+	sc.found = sc.found[:n]
+	return sc.found
+}
+
+// putScratch zeroes sc, so that it holds on to no record, and keeps it
+// for the next batch.
+func (p *Pipeline) putScratch(sc *scratch) {
+	clear(sc.slots)
+	clear(sc.mapErrs)
+	clear(sc.found)
+	p.scratch.Put(sc)
+}
+
 // minPerWorker is the fewest records worth a goroutine of their own.
 const minPerWorker = 64
 
@@ -265,8 +311,9 @@ func (p *Pipeline) parallel(n int, fn func(i int)) {
 func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, now time.Time, in []Input) (*Result, error) {
 	res := &Result{Failed: map[string]int64{}, Currencies: map[string]bool{}}
 	var amountRead, amountLoaded decimalSum
-	slots := make([]candidate, len(in))
-	mapErrs := make([]error, len(in))
+	sc := p.getScratch(len(in))
+	defer p.putScratch(sc)
+	slots, mapErrs := sc.slots, sc.mapErrs
 	p.parallel(len(in), func(i int) {
 		if in[i].Undecodable == nil {
 			mapErrs[i] = p.mapRecord(&slots[i], in[i].Record, runID)
@@ -317,7 +364,7 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 	cands = fresh
 
 	nc := len(p.checks)
-	found := make([]checked, len(cands)*nc)
+	found := sc.checked(len(cands) * nc)
 	p.parallel(len(cands), func(i int) {
 		for j := range p.checks {
 			p.checkRecord(&p.checks[j], cands[i], &found[i*nc+j])
@@ -330,6 +377,9 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 	}
 
 	res.Events = make([]store.Event, 0, len(cands))
+	if p.uniqueChecks > 0 {
+		res.UniqueKeys = make([]store.UniqueKey, 0, len(cands)*p.uniqueChecks)
+	}
 	for i, c := range cands {
 		action, reasons, names := strongest(c.failures)
 		for _, n := range names {
@@ -355,7 +405,7 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 		for j := range p.checks {
 			ck := &p.checks[j]
 			if k := &found[i*nc+j]; ck.kind == "unique" && k.accepted {
-				res.UniqueKeys = append(res.UniqueKeys, store.UniqueKey{Source: p.id, Check: uniqueID(ck), Key: k.key, EventID: c.ev.EventID, OccurredAt: c.ev.OccurredAt})
+				res.UniqueKeys = append(res.UniqueKeys, store.UniqueKey{Source: p.id, Check: ck.id, Key: k.key, EventID: c.ev.EventID, OccurredAt: c.ev.OccurredAt})
 			}
 		}
 	}
@@ -401,8 +451,6 @@ func (p *Pipeline) dropHeld(ctx context.Context, st store.Store, res *Result) er
 	res.Quarantine = kept
 	return nil
 }
-
-func uniqueID(ck *check) string { return ck.rule + "/" + ck.name }
 
 func (r *Result) quarantine(source, runID string, at time.Time, eventID, check, reason string, raw []byte) {
 	r.Quarantined++
@@ -520,7 +568,7 @@ func (p *Pipeline) runCheck(ctx context.Context, st store.Store, j int, cands []
 				}
 			}
 		}
-		stored, err := st.ExistingKeys(ctx, p.id, uniqueID(ck), all, since)
+		stored, err := st.ExistingKeys(ctx, p.id, ck.id, all, since)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,10 +28,26 @@ type copyData struct {
 // header extension.
 var copySignature = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 
+// copyBuffers keeps the buffers of COPY data from commit to commit: a
+// batch's is megabytes.
+var copyBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// newCopyData starts the data of rows of cols columns, about rowSize bytes
+// each. Release it once sent.
 func newCopyData(cols, rows, rowSize int) *copyData {
-	c := &copyData{buf: make([]byte, 0, len(copySignature)+rows*rowSize+2), cols: cols}
-	c.buf = append(c.buf, copySignature...)
+	buf := *copyBuffers.Get().(*[]byte)
+	if need := len(copySignature) + rows*rowSize + 2; cap(buf) < need {
+		buf = make([]byte, 0, need)
+	}
+	c := &copyData{buf: append(buf[:0], copySignature...), cols: cols}
 	return c
+}
+
+// release hands the buffer back for another COPY; c is not to be used after.
+func (c *copyData) release() {
+	buf := c.buf[:0]
+	c.buf = nil
+	copyBuffers.Put(&buf)
 }
 
 // row starts a row.
@@ -123,8 +140,11 @@ func (c *copyData) numeric(dec *string) error {
 	return nil
 }
 
-// end closes the data with the trailer.
-func (c *copyData) end() []byte { return binary.BigEndian.AppendUint16(c.buf, 0xffff) }
+// end closes the data with the trailer and returns it, valid until release.
+func (c *copyData) end() []byte {
+	c.buf = binary.BigEndian.AppendUint16(c.buf, 0xffff)
+	return c.buf
+}
 
 // copyInto COPYs data (ended) into table's cols in tx.
 func copyInto(ctx context.Context, tx pgx.Tx, table string, cols []string, data []byte) error {

@@ -431,7 +431,9 @@ func (s *pgStore) SaveUserStates(ctx context.Context, journey string, states []U
 			data.text(st.User)
 			data.bytes(st.State)
 		}
-		if err := copyInto(ctx, tx, target, []string{"journey", "user_id", "state"}, data.end()); err != nil {
+		err = copyInto(ctx, tx, target, []string{"journey", "user_id", "state"}, data.end())
+		data.release()
+		if err != nil {
 			return err
 		}
 		if !replace {
@@ -697,6 +699,7 @@ func (s *pgStore) writeEvents(ctx context.Context, tx pgx.Tx, p *prepared) (int,
 		data.timestamptz(p.now)
 	}
 	rows := data.end()
+	defer data.release()
 	// An ingest looked its events up before committing, so a batch almost
 	// always holds only new ones: COPY them straight into the table, which
 	// costs about two thirds of staging them. Should one exist after all
@@ -750,6 +753,7 @@ func (s *pgStore) writeQuarantine(ctx context.Context, tx pgx.Tx, p *prepared) e
 		data.text(q.Status)
 		data.text(RecordHash(q.Raw))
 	}
+	defer data.release()
 	return copyInto(ctx, tx, "quarantine", quarantineCols, data.end())
 }
 
@@ -783,6 +787,7 @@ func (s *pgStore) writeKeys(ctx context.Context, tx pgx.Tx, p *prepared) error {
 		data.timestamptz(k.OccurredAt)
 	}
 	rows := data.end()
+	defer data.release()
 	// Keys are mostly new too (see writeEvents); one recorded before, say
 	// outside its window, sends the batch's keys through the upsert.
 	if ok, err := copyUnlessConflict(ctx, tx, "unique_keys", uniqueKeyCols, rows); ok || err != nil {
