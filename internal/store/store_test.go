@@ -35,6 +35,11 @@ func backends() []backend {
 		}},
 		{name: "sqlite-memory", dsn: func(testing.TB) string { return "sqlite://:memory:" }},
 		{name: "postgres", shared: true, dsn: pg.DSN},
+		// A database whose own collation is a language's (as many are), not
+		// the test server's C: identifiers must still compare as bytes.
+		{name: "postgres-icu", shared: true, dsn: func(t testing.TB) string {
+			return pg.DSNWith(t, "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'")
+		}},
 		// The same with every table write going through COPY, however few
 		// the rows, so that both write paths run the whole suite.
 		{name: "postgres-copy", shared: true, dsn: pg.DSN, tweak: func(s Store) { s.(*pgStore).copyThreshold = 1 }},
@@ -123,6 +128,7 @@ func TestStore(t *testing.T) {
 		{"AtomicityUnderCancel", testAtomicityUnderCancel},
 		{"Migrations", testMigrations},
 		{"UpgradeLeanIndexes", testUpgradeLeanIndexes},
+		{"IdentifierCollation", testIdentifierCollation},
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"Refusals", testRefusals},
 	}
@@ -1181,6 +1187,28 @@ func testUpgradeLeanIndexes(t *testing.T, b backend) {
 	})
 	if err != nil || strings.Join(users, ",") != "e2,e3,e4" {
 		t.Errorf("u2's events after the upgrade: %v, %v; want e2,e3,e4", users, err)
+	}
+}
+
+// testIdentifierCollation: the columns that key events and unique keys
+// compare as bytes in PostgreSQL whatever the database's collation, as
+// comparing by a language's rules made every index entry dearer. (SQLite
+// compares text as bytes unless told otherwise.)
+func testIdentifierCollation(t *testing.T, b backend) {
+	s := b.new(t)
+	if _, ok := s.(*pgStore); !ok {
+		return
+	}
+	got := rawString(t, s, `SELECT string_agg(table_name || '.' || column_name || ' ' || coalesce(collation_name, 'default'), ', '
+		ORDER BY table_name, column_name)
+		FROM information_schema.columns
+		WHERE (table_name = 'events' AND column_name IN ('source', 'event_id', 'namespace', 'user_id', 'touchpoint'))
+		   OR (table_name = 'unique_keys' AND column_name IN ('source', 'check_name', 'key'))
+		   OR (table_name = 'source_seq' AND column_name = 'source')`)
+	want := "events.event_id C, events.namespace C, events.source C, events.touchpoint C, events.user_id C, " +
+		"source_seq.source C, unique_keys.check_name C, unique_keys.key C, unique_keys.source C"
+	if got != want {
+		t.Errorf("collations of the identifier columns:\n%s\nwant\n%s", got, want)
 	}
 }
 

@@ -271,7 +271,9 @@ func (s *Server) connect(ctx context.Context, database string) (*pgx.Conn, error
 }
 
 // CreateDatabase creates a new, empty database and returns its DSN.
-func (s *Server) CreateDatabase(ctx context.Context) (string, error) {
+// options follow CREATE DATABASE's name, as in "TEMPLATE template0
+// LOCALE_PROVIDER icu ICU_LOCALE 'en-US'".
+func (s *Server) CreateDatabase(ctx context.Context, options ...string) (string, error) {
 	s.mu.Lock()
 	s.n++
 	name := fmt.Sprintf("test_%d", s.n)
@@ -281,7 +283,7 @@ func (s *Server) CreateDatabase(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	if _, err := c.Exec(ctx, strings.Join(append([]string{"CREATE DATABASE", name}, options...), " ")); err != nil {
 		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
 	return s.DSN(name), nil
@@ -338,11 +340,17 @@ type Shared struct {
 // the server on first use. If it cannot, the test fails saying why.
 func (s *Shared) DSN(t testing.TB) string {
 	t.Helper()
+	return s.DSNWith(t)
+}
+
+// DSNWith is DSN with CreateDatabase's options for the new database.
+func (s *Shared) DSNWith(t testing.TB, options ...string) string {
+	t.Helper()
 	s.once.Do(func() { s.srv, s.err = NewServer(context.Background()) })
 	if s.err != nil {
 		t.Fatalf("throwaway PostgreSQL: %v", s.err)
 	}
-	dsn, err := s.srv.CreateDatabase(context.Background())
+	dsn, err := s.srv.CreateDatabase(context.Background(), options...)
 	if err != nil {
 		t.Fatalf("throwaway PostgreSQL: %v", err)
 	}

@@ -12,24 +12,40 @@
 -- * Keys lead with the column that differs from row to row: a comparison
 --   then rarely reads past it, where one leading with the source compared
 --   the same source text first, every time.
+-- * Identifiers compare as bytes (COLLATE "C"), whatever the database's
+--   own collation: an ID has no linguistic order, and comparing by a
+--   locale's rules made writing events a half slower again (measured with
+--   ICU's en-US).
 -- * The newest event of each source is kept in source_seq by the commit
 --   that writes it, and "events after a watermark" read the newest pages of
 --   a BRIN index on seq (events are appended in seq order), where the
 --   (source, seq) b-tree took an entry per event.
-CREATE INDEX events_user_touchpoint ON events (user_id, touchpoint, namespace);
 DROP INDEX events_namespace_touchpoint_user;
 DROP INDEX events_namespace_user_occurred;
+DROP INDEX events_source_seq;
+ALTER TABLE events DROP CONSTRAINT events_pkey;
+ALTER TABLE events
+    ALTER COLUMN source     TYPE text COLLATE "C",
+    ALTER COLUMN event_id   TYPE text COLLATE "C",
+    ALTER COLUMN namespace  TYPE text COLLATE "C",
+    ALTER COLUMN user_id    TYPE text COLLATE "C",
+    ALTER COLUMN touchpoint TYPE text COLLATE "C";
+ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (event_id, source);
+CREATE INDEX events_user_touchpoint ON events (user_id, touchpoint, namespace);
+CREATE INDEX events_seq ON events USING brin (seq);
 
-ALTER TABLE events DROP CONSTRAINT events_pkey, ADD CONSTRAINT events_pkey PRIMARY KEY (event_id, source);
-ALTER TABLE unique_keys DROP CONSTRAINT unique_keys_pkey, ADD CONSTRAINT unique_keys_pkey PRIMARY KEY (key, check_name, source);
+ALTER TABLE unique_keys DROP CONSTRAINT unique_keys_pkey;
+ALTER TABLE unique_keys
+    ALTER COLUMN source     TYPE text COLLATE "C",
+    ALTER COLUMN check_name TYPE text COLLATE "C",
+    ALTER COLUMN key        TYPE text COLLATE "C";
+ALTER TABLE unique_keys ADD CONSTRAINT unique_keys_pkey PRIMARY KEY (key, check_name, source);
 
 -- The ingestion sequence of each source's newest event (store.LatestSeq).
 -- A commit sets it, for each source of its events, to the last sequence
 -- number it took; evaluators read it as their watermark.
 CREATE TABLE source_seq (
-    source text   PRIMARY KEY,
+    source text COLLATE "C" PRIMARY KEY,
     seq    bigint NOT NULL
 );
 INSERT INTO source_seq (source, seq) SELECT source, max(seq) FROM events GROUP BY source;
-DROP INDEX events_source_seq;
-CREATE INDEX events_seq ON events USING brin (seq);
