@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -197,6 +198,54 @@ func TestWorkersChangeNothing(t *testing.T) {
 			t.Errorf("no quarantined record with reason %q", r)
 		}
 	}
+}
+
+// TestReusedPipeline: one pipeline checking batch after batch, of
+// different sizes, and several batches at once (as the webhook receiver's
+// requests do), gives each the result a fresh pipeline gives it: nothing of
+// one batch stays behind in the next.
+func TestReusedPipeline(t *testing.T) {
+	env, err := expr.NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := lookupStore{events: map[string]bool{"evt_3": true}, keys: map[string]bool{"pi_40": true}, users: map[string]bool{"cus_1": true, "cus_2": true}}
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	batches := [][]Input{testInputs(2000), testInputs(300), testInputs(1200)[600:], testInputs(5)}
+	want := make([]*Result, len(batches))
+	for i, in := range batches {
+		fresh, err := New(env, testSource())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want[i], err = fresh.Process(context.Background(), st, "run-1", now, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := New(env, testSource())
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(i int, how string) {
+		got, err := p.Process(context.Background(), st, "run-1", now, batches[i])
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if !reflect.DeepEqual(got, want[i]) {
+			t.Errorf("batch %d %s differs from a fresh pipeline's result", i, how)
+		}
+	}
+	for round := range 2 {
+		for i := range batches {
+			check(i, fmt.Sprintf("in turn (round %d)", round))
+		}
+	}
+	var wg sync.WaitGroup
+	for k := range 8 {
+		wg.Go(func() { check(k%len(batches), "beside others") })
+	}
+	wg.Wait()
 }
 
 // TestFieldPaths: an expression that only selects fields reads them from

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/cel-go/common/types"
@@ -64,7 +65,7 @@ type Pipeline struct {
 	checks                   []check
 	uniqueChecks             int           // how many of checks are unique checks
 	adapter                  types.Adapter // for the event variable
-	scratch                  sync.Pool     // of *scratch
+	spare                    atomic.Pointer[scratch]
 	// RunChecks are the freshness and volume checks, for the ingest package.
 	RunChecks []v1alpha1.Check
 	// Workers is how many goroutines map and check a batch's records
@@ -232,7 +233,9 @@ type checked struct {
 
 // scratch is what Process works in for one batch and drops after it:
 // reused from batch to batch, as a batch's worth of it is megabytes that
-// the collector would otherwise sweep up every batch.
+// the collector would otherwise sweep up every batch. A pipeline keeps one
+// spare; a Process running beside another (the webhook receiver's
+// requests) makes its own.
 type scratch struct {
 	slots   []candidate
 	mapErrs []error
@@ -241,7 +244,7 @@ type scratch struct {
 
 // getScratch returns a scratch with n zeroed slots and errors.
 func (p *Pipeline) getScratch(n int) *scratch {
-	sc, _ := p.scratch.Get().(*scratch)
+	sc := p.spare.Swap(nil)
 	if sc == nil {
 		sc = &scratch{}
 	}
@@ -267,7 +270,7 @@ func (p *Pipeline) putScratch(sc *scratch) {
 	clear(sc.slots)
 	clear(sc.mapErrs)
 	clear(sc.found)
-	p.scratch.Put(sc)
+	p.spare.Store(sc)
 }
 
 // minPerWorker is the fewest records worth a goroutine of their own.

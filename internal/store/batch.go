@@ -116,6 +116,7 @@ func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 	// key twice; keep the latest, since one statement cannot update a row
 	// twice.
 	latest := make(map[[3]string]int, len(b.UniqueKeys))
+	p.keys = make([]UniqueKey, 0, len(b.UniqueKeys))
 	for _, k := range b.UniqueKeys {
 		if k.Source, err = src(func() string { return fmt.Sprintf("unique key %q of check %q", k.Key, k.Check) }, k.Source); err != nil {
 			return nil, err
