@@ -102,22 +102,22 @@ func (c *copyData) numeric(dec *string) error {
 		return nil
 	}
 	s := *dec
-	if !decimalRE.MatchString(s) {
-		return fmt.Errorf("amount %q is not a decimal number", s)
-	}
 	sign := uint16(0)
-	if s[0] == '-' {
+	if strings.HasPrefix(s, "-") {
 		sign, s = 0x4000, s[1:]
 	}
-	whole, frac, _ := strings.Cut(s, ".")
+	whole, frac, point := strings.Cut(s, ".")
+	if !digits(whole) || (point && !digits(frac)) {
+		return fmt.Errorf("amount %q is not a decimal number", *dec)
+	}
 	whole = strings.TrimLeft(whole, "0")
 	// Align the digits on groups of four around the point.
 	lead := (4 - len(whole)%4) % 4
-	digits := strings.Repeat("0", lead) + whole + frac + strings.Repeat("0", (4-len(frac)%4)%4)
+	aligned := strings.Repeat("0", lead) + whole + frac + strings.Repeat("0", (4-len(frac)%4)%4)
 	weight := (lead+len(whole))/4 - 1
-	groups := make([]uint16, 0, len(digits)/4)
-	for i := 0; i < len(digits); i += 4 {
-		d := uint16(digits[i]-'0')*1000 + uint16(digits[i+1]-'0')*100 + uint16(digits[i+2]-'0')*10 + uint16(digits[i+3]-'0')
+	groups := make([]uint16, 0, len(aligned)/4)
+	for i := 0; i < len(aligned); i += 4 {
+		d := uint16(aligned[i]-'0')*1000 + uint16(aligned[i+1]-'0')*100 + uint16(aligned[i+2]-'0')*10 + uint16(aligned[i+3]-'0')
 		groups = append(groups, d)
 	}
 	for len(groups) > 0 && groups[0] == 0 {
@@ -138,6 +138,16 @@ func (c *copyData) numeric(dec *string) error {
 		c.buf = binary.BigEndian.AppendUint16(c.buf, g)
 	}
 	return nil
+}
+
+// digits says whether s is one or more decimal digits.
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // end closes the data with the trailer and returns it, valid until release.
