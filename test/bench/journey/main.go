@@ -358,6 +358,13 @@ SELECT
   count(engaged), count(*) FILTER (WHERE atrisk >= engaged AND atrisk <= engaged + interval '336 hours'),
   count(atrisk), count(*) FILTER (WHERE churned >= atrisk AND churned <= atrisk + interval '336 hours')
 FROM firsts`
+	// The query reads every event of the sources: in table order and sorted,
+	// not through the users index in user order, which the planner may
+	// prefer (it saves the sort) but which reads the table's pages at
+	// random: 46 s instead of 13 s at 10M events.
+	if _, err := conn.Exec(ctx, `SET enable_indexscan = off`); err != nil {
+		return 0, nil, err
+	}
 	start := time.Now()
 	var v [10]int64
 	if err := conn.QueryRow(ctx, q).Scan(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]); err != nil {
