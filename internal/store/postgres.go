@@ -701,25 +701,20 @@ func (s *pgStore) writeEvents(ctx context.Context, tx pgx.Tx, p *prepared) (int,
 	rows := data.end()
 	defer data.release()
 	// An ingest looked its events up before committing, so a batch almost
-	// always holds only new ones: COPY them straight into the table, which
-	// costs about two thirds of staging them. Should one exist after all
-	// (another run committed it meanwhile, or the batch repeats an ID), the
-	// COPY fails whole and the staged path below skips the existing ones.
-	if ok, err := copyUnlessConflict(ctx, tx, "events", eventCols, rows); ok || err != nil {
-		return n, err
-	}
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE events_stage (LIKE events) ON COMMIT DROP; ALTER TABLE events_stage DROP COLUMN seq`); err != nil {
-		return 0, err
-	}
-	if err := copyInto(ctx, tx, "events_stage", eventCols, rows); err != nil {
-		return 0, err
-	}
-	tag, err := tx.Exec(ctx, `INSERT INTO events (source, event_id, namespace, user_id, touchpoint, system, type, occurred_at,
+	// always holds only new ones. Should one exist after all (another run
+	// committed it meanwhile, or the batch repeats an ID), the existing
+	// ones are skipped.
+	merged, err := copyOrMerge(ctx, tx, "events", eventCols, rows,
+		`CREATE TEMP TABLE events_stage (LIKE events) ON COMMIT DROP; ALTER TABLE events_stage DROP COLUMN seq`,
+		`INSERT INTO events (source, event_id, namespace, user_id, touchpoint, system, type, occurred_at,
 			amount, currency, attributes, run_id, ingested_at)
 		SELECT source, event_id, namespace, user_id, touchpoint, system, type, occurred_at,
 			amount, currency, attributes, run_id, ingested_at FROM events_stage
 		ON CONFLICT (source, event_id) DO NOTHING`)
-	return int(tag.RowsAffected()), err
+	if err != nil || merged == nil {
+		return n, err
+	}
+	return int(merged.RowsAffected()), nil
 }
 
 func (s *pgStore) writeQuarantine(ctx context.Context, tx pgx.Tx, p *prepared) error {
@@ -790,38 +785,46 @@ func (s *pgStore) writeKeys(ctx context.Context, tx pgx.Tx, p *prepared) error {
 	defer data.release()
 	// Keys are mostly new too (see writeEvents); one recorded before, say
 	// outside its window, sends the batch's keys through the upsert.
-	if ok, err := copyUnlessConflict(ctx, tx, "unique_keys", uniqueKeyCols, rows); ok || err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE unique_keys_stage (LIKE unique_keys) ON COMMIT DROP`); err != nil {
-		return err
-	}
-	if err := copyInto(ctx, tx, "unique_keys_stage", uniqueKeyCols, rows); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO unique_keys (source, check_name, key, event_id, occurred_at)
+	_, err := copyOrMerge(ctx, tx, "unique_keys", uniqueKeyCols, rows,
+		`CREATE TEMP TABLE unique_keys_stage (LIKE unique_keys) ON COMMIT DROP`,
+		`INSERT INTO unique_keys (source, check_name, key, event_id, occurred_at)
 		SELECT source, check_name, key, event_id, occurred_at FROM unique_keys_stage`+upsert)
 	return err
 }
 
-// copyUnlessConflict COPYs rows into table under a savepoint. It reports
-// false, with the transaction as it was before, when a row conflicts with
-// a unique key (one stored already, or a repeat among the rows); any other
-// error is returned.
-func copyUnlessConflict(ctx context.Context, tx pgx.Tx, table string, cols []string, rows []byte) (bool, error) {
+// copyOrMerge writes rows (COPY data of cols) into table. It COPYs them
+// straight in, which costs about two thirds of staging them, under a
+// savepoint; should a row conflict with a unique key (one stored already,
+// or a repeat among the rows), it rolls that back, copies the rows into a
+// staging table that stage creates, and runs merge, whose result it
+// returns. It returns nil when the straight COPY succeeded.
+func copyOrMerge(ctx context.Context, tx pgx.Tx, table string, cols []string, rows []byte, stage, merge string) (*pgconn.CommandTag, error) {
 	sp, err := tx.Begin(ctx) // a savepoint
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	err = copyInto(ctx, sp, table, cols, rows)
 	var pgErr *pgconn.PgError
 	switch {
 	case err == nil:
-		return true, sp.Commit(ctx) // releases the savepoint
-	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation
-		return false, sp.Rollback(ctx)
+		return nil, sp.Commit(ctx) // releases the savepoint
+	case !errors.As(err, &pgErr) || pgErr.Code != "23505": // unique_violation
+		return nil, err
 	}
-	return false, err
+	if err := sp.Rollback(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, stage); err != nil {
+		return nil, err
+	}
+	if err := copyInto(ctx, tx, table+"_stage", cols, rows); err != nil {
+		return nil, err
+	}
+	tag, err := tx.Exec(ctx, merge)
+	if err != nil {
+		return nil, err
+	}
+	return &tag, nil
 }
 
 func (s *pgStore) VerifyLedger(ctx context.Context) (int64, error) {
