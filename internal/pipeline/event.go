@@ -26,34 +26,17 @@ var _ traits.Mapper = (*EventValue)(nil)
 // field is a field of the event as Go, as EventVars has it; ok is false for
 // attributes and for a field events do not have.
 func (v *EventValue) field(name string) (value any, ok bool) {
-	ev := v.Ev
-	switch name {
-	case "eventID":
-		return ev.EventID, true
-	case "userID":
-		return ev.UserID, true
-	case "occurredAt":
-		return ev.OccurredAt, true
-	case "type":
-		return ev.Type, true
-	case "touchpoint":
-		return ev.Touchpoint, true
-	case "source":
-		return sourceName(ev.Source), true
-	case "system":
-		return ev.System, true
-	case "amount":
-		if ev.Amount == nil {
-			return nil, true
-		}
-		return *ev.Amount, true
-	case "currency":
-		if ev.Currency == "" {
-			return nil, true
-		}
-		return ev.Currency, true
+	if name == "attributes" {
+		return nil, false
 	}
-	return nil, false
+	f, ok := v.Find(types.String(name))
+	switch {
+	case !ok:
+		return nil, false
+	case f == types.NullValue:
+		return nil, true
+	}
+	return f.Value(), true
 }
 
 // Find reads a field straight from the event, as CEL values: stage
