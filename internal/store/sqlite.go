@@ -530,8 +530,9 @@ func (s *sqliteStore) commit(ctx context.Context, p *prepared) (int, error) {
 	// primary key is the table's only unique constraint, and no column
 	// written NOT NULL can be NULL: they are bound to Go strings), but a
 	// statement that can abort half-way must keep a statement journal of
-	// every page it changes, and with the four indexes events had then, that journal spilled to
-	// a temporary file on each multi-row INSERT: a fifth of a commit's time.
+	// every page it changes, and with the four indexes events had then,
+	// that journal spilled to a temporary file on each multi-row INSERT: a
+	// fifth of a commit's time.
 	inserted, err := insertRows(ctx, tx,
 		`INSERT OR IGNORE INTO events (source, event_id, namespace, user_id, touchpoint, system, type, occurred_at, amount, currency, attributes, run_id, ingested_at) VALUES `,
 		13, ``, len(p.events), func(i int, a []any) []any {
