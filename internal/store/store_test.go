@@ -1149,6 +1149,8 @@ func testUpgradeLeanIndexes(t *testing.T, b backend) {
 		rawExec(t, old, `INSERT INTO events (source, event_id, user_id, namespace, touchpoint, system, type, occurred_at, run_id, ingested_at)
 			VALUES (`+e+`, 'shop', 'checkout', 'stripe', 'purchase', '2025-03-14T09:26:53.000000Z', 'r', '2025-03-14T09:26:53.000000Z')`)
 	}
+	rawExec(t, old, `INSERT INTO unique_keys (source, check_name, key, event_id, occurred_at)
+		VALUES ('shop/a', 'rule/once', 'k1', 'e1', '2025-03-14T09:26:53.000000Z')`)
 	if got := rawString(t, old, "SELECT CAST(COUNT(*) AS TEXT) FROM schema_migrations"); got != "4" {
 		t.Fatalf("%s migrations applied before the upgrade, want 4", got)
 	}
@@ -1169,6 +1171,14 @@ func testUpgradeLeanIndexes(t *testing.T, b backend) {
 	}
 	if got, _ := s.KnownUsers(ctx, "shop", "checkout", []string{"u1", "u2", "u3"}); !reflect.DeepEqual(keys(got), []string{"u1", "u2"}) {
 		t.Errorf("known users after the upgrade: %v, want [u1 u2]", keys(got))
+	}
+	since := time.Date(2025, 3, 14, 0, 0, 0, 0, time.UTC)
+	if got, _ := s.ExistingKeys(ctx, "shop/a", "rule/once", []string{"k1", "k2"}, since); !reflect.DeepEqual(keys(got), []string{"k1"}) {
+		t.Errorf("unique keys after the upgrade: %v, want [k1]", keys(got))
+	}
+	commit(t, s, Batch{Source: "shop/a", UniqueKeys: []UniqueKey{{Check: "rule/once", Key: "k1", EventID: "e9", OccurredAt: t0.Add(time.Hour)}}})
+	if got := rawString(t, s, "SELECT event_id FROM unique_keys WHERE key = 'k1'"); got != "e9" {
+		t.Errorf("a key recorded again after the upgrade is held by %s, want its latest event e9", got)
 	}
 	res := commit(t, s, Batch{Source: "shop/b", Events: []Event{
 		{Namespace: "shop", EventID: "e2", UserID: "u2", Touchpoint: "checkout", System: "stripe", Type: "purchase", OccurredAt: t0, RunID: "r2"},

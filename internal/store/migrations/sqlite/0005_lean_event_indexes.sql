@@ -21,3 +21,19 @@ CREATE TABLE source_seq (
 );
 INSERT INTO source_seq (source, seq) SELECT source, max(rowid) FROM events GROUP BY source;
 DROP INDEX events_source_rowid;
+
+-- Unique-check keys are looked up and written by their primary key only:
+-- kept in it (WITHOUT ROWID), one b-tree instead of a table and an index,
+-- and led by the key, the column that differs from row to row.
+CREATE TABLE unique_keys_new (
+    source      TEXT NOT NULL,
+    check_name  TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    PRIMARY KEY (key, check_name, source)
+) WITHOUT ROWID;
+INSERT INTO unique_keys_new (source, check_name, key, event_id, occurred_at)
+    SELECT source, check_name, key, event_id, occurred_at FROM unique_keys;
+DROP TABLE unique_keys;
+ALTER TABLE unique_keys_new RENAME TO unique_keys;
