@@ -111,31 +111,43 @@ func (c *copyData) numeric(dec *string) error {
 		return fmt.Errorf("amount %q is not a decimal number", *dec)
 	}
 	whole = strings.TrimLeft(whole, "0")
-	// Align the digits on groups of four around the point.
+	// The digits aligned on groups of four around the point: lead zeros
+	// before the whole part, zeros after the fraction to fill its last group.
 	lead := (4 - len(whole)%4) % 4
-	aligned := strings.Repeat("0", lead) + whole + frac + strings.Repeat("0", (4-len(frac)%4)%4)
-	weight := (lead+len(whole))/4 - 1
-	groups := make([]uint16, 0, len(aligned)/4)
-	for i := 0; i < len(aligned); i += 4 {
-		d := uint16(aligned[i]-'0')*1000 + uint16(aligned[i+1]-'0')*100 + uint16(aligned[i+2]-'0')*10 + uint16(aligned[i+3]-'0')
-		groups = append(groups, d)
+	n := (lead + len(whole) + len(frac) + 3) / 4
+	digit := func(i int) uint16 {
+		switch i -= lead; {
+		case i < 0 || i >= len(whole)+len(frac):
+			return 0
+		case i < len(whole):
+			return uint16(whole[i] - '0')
+		}
+		return uint16(frac[i-len(whole)] - '0')
 	}
-	for len(groups) > 0 && groups[0] == 0 {
-		groups, weight = groups[1:], weight-1
+	group := func(g int) uint16 {
+		return digit(4*g)*1000 + digit(4*g+1)*100 + digit(4*g+2)*10 + digit(4*g+3)
 	}
-	for len(groups) > 0 && groups[len(groups)-1] == 0 {
-		groups = groups[:len(groups)-1]
+	// Leading and trailing zero groups are left out; the weight says where
+	// the first one kept stands.
+	first, last := 0, n-1
+	for first < n && group(first) == 0 {
+		first++
 	}
-	if len(groups) == 0 {
+	for last >= first && group(last) == 0 {
+		last--
+	}
+	weight := (lead+len(whole))/4 - 1 - first
+	kept := last - first + 1
+	if kept == 0 {
 		sign, weight = 0, 0 // zero has no sign
 	}
-	c.buf = binary.BigEndian.AppendUint32(c.buf, uint32(8+2*len(groups)))
-	c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(len(groups)))
+	c.buf = binary.BigEndian.AppendUint32(c.buf, uint32(8+2*kept))
+	c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(kept))
 	c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(int16(weight)))
 	c.buf = binary.BigEndian.AppendUint16(c.buf, sign)
 	c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(len(frac)))
-	for _, g := range groups {
-		c.buf = binary.BigEndian.AppendUint16(c.buf, g)
+	for g := first; g <= last; g++ {
+		c.buf = binary.BigEndian.AppendUint16(c.buf, group(g))
 	}
 	return nil
 }

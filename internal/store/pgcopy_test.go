@@ -51,3 +51,16 @@ func TestCopyNumeric(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCopyNumeric: an amount costs no allocation.
+func BenchmarkCopyNumeric(b *testing.B) {
+	c := &copyData{buf: make([]byte, 0, 64)}
+	dec := "-1234567.891"
+	b.ReportAllocs()
+	for b.Loop() {
+		c.buf = c.buf[:0]
+		if err := c.numeric(&dec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,5 +1,5 @@
 -- Every event pays for every index on the way in: with the primary key and
--- three b-trees, COPY into events cost six times a COPY into a bare table
+-- three b-trees, COPY into events cost eight times a COPY into a bare table
 -- (bench-ingest). These are the indexes the store's queries need, made
 -- cheaper to keep:
 --
@@ -7,8 +7,8 @@
 --   (namespace, touchpoint, user) and the events of given users. It leads
 --   with user_id, the column that tells keys apart, and its keys repeat (a
 --   user's events of one touchpoint), so b-tree deduplication keeps it small.
---   (namespace, user_id, occurred_at) was unique per event and cost twice
---   as much to keep.
+--   (namespace, user_id, occurred_at) was unique per event and cost 3.7 µs
+--   an event to keep, this one 2.2 µs.
 -- * Keys lead with the column that differs from row to row: a comparison
 --   then rarely reads past it, where one leading with the source compared
 --   the same source text first, every time.
