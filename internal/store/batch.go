@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -260,4 +261,16 @@ func chunks(ids []string, size int, fn func([]string) error) error {
 		ids = ids[n:]
 	}
 	return nil
+}
+
+// cancelled names ctx's cancellation as the cause of err when there is
+// one. A cancelled statement often fails as a symptom: database/sql rolls
+// the transaction back under it ("statement is closed"), pgx closes the
+// connection under a COPY ("use of closed network connection"). A
+// stopped run should read as stopped, and errors.Is should find it.
+func cancelled(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+		return fmt.Errorf("%w (%v)", cause, err)
+	}
+	return err
 }

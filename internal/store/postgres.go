@@ -109,7 +109,7 @@ func (s *pgStore) migrate(ctx context.Context, upTo string) error {
 				return err
 			}
 		}
-		return tx.Commit(ctx)
+		return commitTx(ctx, tx)
 	})
 }
 
@@ -446,7 +446,7 @@ func (s *pgStore) SaveUserStates(ctx context.Context, journey string, states []U
 			ON CONFLICT (journey, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`, journey, key, string(doc)); err != nil {
 			return err
 		}
-		return tx.Commit(ctx)
+		return commitTx(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("save the user states of %s: %w", journey, err)
@@ -531,6 +531,18 @@ func (s *pgStore) Quarantined(ctx context.Context, source string, limit int) ([]
 	return out, nil
 }
 
+// commitTx commits tx whatever becomes of ctx meanwhile. Cancelling a
+// COMMIT already sent does not undo it on the server, it only hides the
+// outcome: pgx would drop the connection and report the cancellation
+// for a transaction that may have committed. A caller that cancels sees
+// either success with everything written or an error with nothing.
+// Only a connection lost during the COMMIT itself leaves it unknown;
+// a rerun then finds the batch's events stored and counts them as
+// duplicates, so nothing is lost or loaded twice.
+func commitTx(ctx context.Context, tx pgx.Tx) error {
+	return tx.Commit(context.WithoutCancel(ctx))
+}
+
 func (s *pgStore) Commit(ctx context.Context, b Batch) (CommitResult, error) {
 	p, err := prepareBatch(b, time.Now())
 	if err != nil {
@@ -546,7 +558,7 @@ func (s *pgStore) Commit(ctx context.Context, b Batch) (CommitResult, error) {
 		}
 	}
 	if err != nil {
-		return CommitResult{}, fmt.Errorf("commit batch of %s: %w", b.Source, err)
+		return CommitResult{}, fmt.Errorf("commit batch of %s: %w", b.Source, cancelled(ctx, err))
 	}
 	return p.result(b, inserted), nil
 }
@@ -640,7 +652,7 @@ func (s *pgStore) commit(ctx context.Context, p *prepared) (int, error) {
 				return fmt.Errorf("record run %s: %w", r.ID, err)
 			}
 		}
-		return tx.Commit(ctx)
+		return commitTx(ctx, tx)
 	})
 	return inserted, err
 }

@@ -513,7 +513,7 @@ func (s *sqliteStore) Commit(ctx context.Context, b Batch) (CommitResult, error)
 	}
 	inserted, err := s.commit(ctx, p)
 	if err != nil {
-		return CommitResult{}, fmt.Errorf("commit batch of %s: %w", b.Source, err)
+		return CommitResult{}, fmt.Errorf("commit batch of %s: %w", b.Source, cancelled(ctx, err))
 	}
 	return p.result(b, inserted), nil
 }

@@ -1059,20 +1059,29 @@ func testAtomicity(t *testing.T, b backend) {
 	}
 }
 
-// testAtomicityUnderCancel cancels commits of a large batch at various
-// moments: each must land whole or not at all.
+// testAtomicityUnderCancel cancels commits of a large batch at moments
+// spread over how long one takes, the last ones in its COMMIT: each must
+// land whole and report success, or report failure and leave nothing.
 func testAtomicityUnderCancel(t *testing.T, b backend) {
 	s := b.new(t)
 	src := "shop/stripe"
-	for round, delay := range []time.Duration{0, 200 * time.Microsecond, time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond} {
-		prefix := fmt.Sprintf("r%d-", round)
+	batch := func(prefix string) Batch {
 		var events []Event
 		for _, id := range ids(prefix, 3000) {
 			events = append(events, ev(id, "u"))
 		}
+		return Batch{Source: src, Events: events, Cursor: ptr(prefix), Ledger: ledgerEntry(prefix, 3000)}
+	}
+	start := time.Now()
+	commit(t, s, batch("warm-"))
+	took := time.Since(start)
+	failed := 0
+	for round := range 25 {
+		delay := took * time.Duration(round) / 20 // 0 to 120% of a commit
+		prefix := fmt.Sprintf("r%d-", round)
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(delay, cancel)
-		_, err := s.Commit(ctx, Batch{Source: src, Events: events, Cursor: ptr(prefix), Ledger: ledgerEntry(prefix, 3000)})
+		_, err := s.Commit(ctx, batch(prefix))
 		cancel()
 		got, gerr := s.ExistingEvents(context.Background(), src, ids(prefix, 3000))
 		if gerr != nil {
@@ -1084,11 +1093,19 @@ func testAtomicityUnderCancel(t *testing.T, b backend) {
 			t.Fatalf("delay %v: committed, but %d events and cursor %q", delay, len(got), cur)
 		case err != nil && (len(got) != 0 || cur == prefix):
 			t.Fatalf("delay %v: failed (%v), but %d events and cursor %q", delay, err, len(got), cur)
+		case err != nil && !errors.Is(err, context.Canceled):
+			t.Fatalf("delay %v: failed with %v, want context.Canceled", delay, err)
+		case err != nil:
+			failed++
 		}
 		if _, err := s.VerifyLedger(context.Background()); err != nil {
 			t.Fatalf("delay %v: %v", delay, err)
 		}
 	}
+	if failed == 0 {
+		t.Errorf("no commit was cancelled (one takes %v): the test tested nothing", took)
+	}
+	t.Logf("one commit takes %v; %d of 25 cancelled", took, failed)
 }
 
 func testMigrations(t *testing.T, b backend) {
