@@ -449,7 +449,7 @@ func (s *pgStore) SaveUserStates(ctx context.Context, journey string, states []U
 		return commitTx(ctx, tx)
 	})
 	if err != nil {
-		return fmt.Errorf("save the user states of %s: %w", journey, err)
+		return fmt.Errorf("save the user states of %s: %w", journey, cancelled(ctx, err))
 	}
 	return nil
 }

@@ -415,7 +415,7 @@ func (s *sqliteStore) SaveUserStates(ctx context.Context, journey string, states
 		return tx.Commit()
 	}()
 	if err != nil {
-		return fmt.Errorf("save the user states of %s: %w", journey, err)
+		return fmt.Errorf("save the user states of %s: %w", journey, cancelled(ctx, err))
 	}
 	return nil
 }
