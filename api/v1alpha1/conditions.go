@@ -30,3 +30,12 @@ func (in *ValidationRule) SetObservedGeneration(g int64) { in.Status.ObservedGen
 
 // SetObservedGeneration records the generation the status describes.
 func (in *JourneyMap) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }
+
+// GetConditions returns the status conditions.
+func (in *QuarantineReview) GetConditions() []metav1.Condition { return in.Status.Conditions }
+
+// SetConditions replaces the status conditions.
+func (in *QuarantineReview) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
+
+// SetObservedGeneration records the generation the status describes.
+func (in *QuarantineReview) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }

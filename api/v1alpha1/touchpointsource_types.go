@@ -8,6 +8,7 @@ import (
 // raw record maps to a journey event.
 // +kubebuilder:validation:XValidation:rule="has(self.batch) != has(self.webhook)",message="exactly one of spec.batch or spec.webhook must be set: batch pulls on a schedule, webhook receives pushed events"
 // +kubebuilder:validation:XValidation:rule="!has(self.webhook) || !has(self.financial) || !self.financial || has(self.webhook.signature)",message="spec.webhook.signature is required when spec.financial is true: financial events must be signed by their sender"
+// +kubebuilder:validation:XValidation:rule="!has(self.compliance) || (has(self.financial) && self.financial)",message="spec.compliance applies to financial sources only: set spec.financial to true or remove spec.compliance"
 type TouchpointSourceSpec struct {
 	// Touchpoint is where the customer touched the service, as a DNS label:
 	// catalog, playback, billing, support, feedback, crm, ... Journey
@@ -29,6 +30,11 @@ type TouchpointSourceSpec struct {
 	// and amount totals are reconciled as read and as loaded.
 	// +optional
 	Financial bool `json:"financial,omitempty"`
+
+	// Compliance names who may review the quarantine of a financial source,
+	// and how soon records must be reviewed.
+	// +optional
+	Compliance *Compliance `json:"compliance,omitempty"`
 
 	// Suspend stops new runs (batch) or scales the receiver to zero (webhook).
 	// Records already stored are kept.
@@ -362,6 +368,16 @@ type RunSummary struct {
 	// +optional
 	AmountLoaded string `json:"amountLoaded,omitempty"`
 
+	// AmountDuplicates, AmountQuarantined and AmountRejected are the sums
+	// of the amounts of those records, so that in amounts too
+	// read = loaded + duplicates + quarantined + rejected.
+	// +optional
+	AmountDuplicates string `json:"amountDuplicates,omitempty"`
+	// +optional
+	AmountQuarantined string `json:"amountQuarantined,omitempty"`
+	// +optional
+	AmountRejected string `json:"amountRejected,omitempty"`
+
 	// Currency of the totals when all amounts share one.
 	// +optional
 	Currency string `json:"currency,omitempty"`
@@ -431,6 +447,11 @@ type TouchpointSourceStatus struct {
 	// Runs counts finished runs by outcome.
 	// +optional
 	Runs *RunCounts `json:"runs,omitempty"`
+
+	// Quarantine is what the source holds for review, as its newest run or
+	// QuarantineReview reported it (financial sources).
+	// +optional
+	Quarantine *QuarantineStatus `json:"quarantine,omitempty"`
 
 	// LastHandledRequestedAt echoes the journey.cjm.dev/requested-at annotation
 	// value handled last.

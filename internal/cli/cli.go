@@ -19,7 +19,9 @@ import (
 	ingestcmd "github.com/cjm-dev/journey-operator/internal/cmd/ingest"
 	lintcmd "github.com/cjm-dev/journey-operator/internal/cmd/lint"
 	"github.com/cjm-dev/journey-operator/internal/cmd/manager"
+	quarantinecmd "github.com/cjm-dev/journey-operator/internal/cmd/quarantine"
 	receivecmd "github.com/cjm-dev/journey-operator/internal/cmd/receive"
+	reviewcmd "github.com/cjm-dev/journey-operator/internal/cmd/review"
 	runcmd "github.com/cjm-dev/journey-operator/internal/cmd/run"
 	sampledatacmd "github.com/cjm-dev/journey-operator/internal/cmd/sampledata"
 )
@@ -32,8 +34,14 @@ var commands = []struct {
 	{"manager", "run the operator: reconcile TouchpointSources, ValidationRules and JourneyMaps", func(args []string) error {
 		return manager.Run(ctrl.SetupSignalHandler(), args)
 	}},
-	{"audit", "verify the audit ledger's hash chain: journey audit verify --store DSN", func(args []string) error {
+	{"audit", "verify the audit ledger against the data it covers, or report the evidence: journey audit verify|report", func(args []string) error {
 		return auditcmd.Run(context.Background(), args, os.Stdout)
+	}},
+	{"quarantine", "what a store holds for review and why: journey quarantine list|show", func(args []string) error {
+		return quarantinecmd.Run(context.Background(), args, os.Stdout)
+	}},
+	{"review", "release or discard quarantined records, with a ledger entry naming who and why", func(args []string) error {
+		return reviewcmd.Run(ctrl.SetupSignalHandler(), args, os.Stdout)
 	}},
 	{"evaluate", "evaluate one JourneyMap on an interval: status, /metrics, the journey map page", func(args []string) error {
 		return evaluatecmd.Run(ctrl.SetupSignalHandler(), args)

@@ -9,6 +9,7 @@ package ingest
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -65,11 +66,35 @@ type Summary struct {
 	v1alpha1.RunSummary `json:",inline"`
 	Source              string                `json:"source"`
 	Checks              map[string]CheckCount `json:"checks,omitempty"`
+	// Quarantine is what the source holds for review after the run
+	// (financial sources).
+	Quarantine *v1alpha1.QuarantineStatus `json:"quarantine,omitempty"`
+}
+
+// maxByCheck bounds the checks a quarantine status lists: it travels in a
+// termination message (4 KiB) and in the object's status.
+const maxByCheck = 8
+
+// QuarantineStatus is a store's pending summary as the API reports it.
+func QuarantineStatus(p store.PendingSummary, asOf time.Time) *v1alpha1.QuarantineStatus {
+	q := &v1alpha1.QuarantineStatus{Pending: p.Pending, AsOf: timePtr(asOf)}
+	if !p.Oldest.IsZero() {
+		q.OldestPendingTime = timePtr(p.Oldest)
+	}
+	for i, c := range p.ByCheck {
+		if i == maxByCheck {
+			break
+		}
+		q.ByCheck = append(q.ByCheck, v1alpha1.CheckPending{Check: c.Check, Pending: c.Pending, OldestPendingTime: timePtr(c.Oldest)})
+	}
+	return q
 }
 
 type totals struct {
 	read, accepted, duplicates, quarantined, rejected, warnings int64
-	amountRead, amountLoaded                                    *big.Rat
+	// Amounts of the records read, and of what became of them; for
+	// financial sources, as the store counted what it inserted.
+	amountRead, amountLoaded, amountDuplicates, amountQuarantined, amountRejected *big.Rat
 	currencies                                                  map[string]bool
 	failed                                                      map[string]int64
 	newest                                                      time.Time
@@ -92,7 +117,8 @@ func Run(ctx context.Context, cfg runconfig.Source, configHash string, o Options
 	}
 	src := pipeline.SourceID(cfg.Namespace, cfg.Name)
 	start := o.Now()
-	t := &totals{amountRead: new(big.Rat), amountLoaded: new(big.Rat), currencies: map[string]bool{}, failed: map[string]int64{}}
+	t := &totals{amountRead: new(big.Rat), amountLoaded: new(big.Rat), amountDuplicates: new(big.Rat), amountQuarantined: new(big.Rat),
+		amountRejected: new(big.Rat), currencies: map[string]bool{}, failed: map[string]int64{}}
 	r := &runner{cfg: cfg, hash: configHash, o: o, src: src, start: start, t: t}
 
 	p, err := pipeline.New(o.Expr, cfg)
@@ -116,7 +142,8 @@ func Run(ctx context.Context, cfg runconfig.Source, configHash string, o Options
 			return r.finish(ctx, cursor, err)
 		}
 		if failures := r.judge(ctx, rejecting, read, newest); len(failures) > 0 {
-			t.read = read
+			// The whole run is rejected: every record it read.
+			t.read, t.rejected = read, read
 			return r.finish(ctx, cursor, &runLevelError{strings.Join(failures, "; ")})
 		}
 	}
@@ -237,7 +264,9 @@ func (r *runner) startCommit(ctx context.Context, res *pipeline.Result, cursor s
 	return f
 }
 
-// batch is what a pipeline result commits as.
+// batch is what a pipeline result commits as. A financial batch's ledger
+// entry carries what was read and rejected; the store counts, from the
+// rows the commit inserted, what was accepted, held and duplicated.
 func (r *runner) batch(res *pipeline.Result, cursor string) store.Batch {
 	b := store.Batch{Source: r.src, Events: res.Events, Quarantine: res.Quarantine, UniqueKeys: res.UniqueKeys}
 	if cursor != "" {
@@ -245,16 +274,17 @@ func (r *runner) batch(res *pipeline.Result, cursor string) store.Batch {
 	}
 	if r.financial() {
 		b.Ledger = &store.LedgerEntry{
-			Source: r.src, RunID: r.o.RunID, At: r.o.Now(), ConfigHash: r.hash,
-			Read: res.Read, Accepted: int64(len(res.Events)), Duplicates: res.Duplicates,
-			Quarantined: res.Quarantined, Rejected: res.Rejected,
-			AmountRead: pipeline.Decimal(res.AmountRead), AmountLoaded: pipeline.Decimal(res.AmountLoaded), Cursor: cursor,
+			Kind: store.EntryBatch, Source: r.src, RunID: r.o.RunID, At: r.o.Now(), ConfigHash: r.hash,
+			Read: res.Read, Rejected: res.Rejected,
+			AmountRead: pipeline.Decimal(res.AmountRead), AmountRejected: pipeline.Decimal(res.AmountRejected), Cursor: cursor,
 		}
 	}
 	return b
 }
 
-// commit commits a batch and adds it to the run's totals.
+// commit commits a batch and adds what it stored to the run's totals:
+// events another run stored first, and records held already, are
+// duplicates.
 func (r *runner) commit(ctx context.Context, res *pipeline.Result, b store.Batch) error {
 	out, err := r.o.Store.Commit(ctx, b)
 	if err != nil {
@@ -262,15 +292,25 @@ func (r *runner) commit(ctx context.Context, res *pipeline.Result, b store.Batch
 	}
 	t := r.t
 	t.read += res.Read
-	// Events the store already had by the time of commit (another run got
-	// there first) are duplicates too.
 	t.accepted += int64(out.Inserted)
-	t.duplicates += res.Duplicates + int64(len(res.Events)-out.Inserted)
-	t.quarantined += res.Quarantined
+	t.quarantined += int64(out.Held)
 	t.rejected += res.Rejected
+	t.duplicates += res.Read - int64(out.Inserted) - int64(out.Held) - res.Rejected
 	t.warnings += res.Warnings
 	t.amountRead.Add(t.amountRead, res.AmountRead)
-	t.amountLoaded.Add(t.amountLoaded, res.AmountLoaded)
+	t.amountRejected.Add(t.amountRejected, res.AmountRejected)
+	if l := b.Ledger; l != nil {
+		for _, a := range []struct {
+			sum *big.Rat
+			v   string
+		}{{t.amountLoaded, l.AmountLoaded}, {t.amountQuarantined, l.AmountQuarantined}, {t.amountDuplicates, l.AmountDuplicates}} {
+			if v, ok := new(big.Rat).SetString(orZero(a.v)); ok {
+				a.sum.Add(a.sum, v)
+			}
+		}
+	} else {
+		t.amountLoaded.Add(t.amountLoaded, res.AmountLoaded)
+	}
 	for c := range res.Currencies {
 		t.currencies[c] = true
 	}
@@ -281,6 +321,42 @@ func (r *runner) commit(ctx context.Context, res *pipeline.Result, b store.Batch
 		t.newest = res.Newest
 	}
 	return nil
+}
+
+func orZero(s string) string {
+	if s == "" {
+		return "0"
+	}
+	return s
+}
+
+// runDetail is what a run's closing ledger entry records besides counts:
+// how it ended, and who last changed its configuration.
+type runDetail struct {
+	Outcome v1alpha1.RunOutcome `json:"outcome"`
+	Message string              `json:"message,omitempty"`
+	Editors []Editor            `json:"editors,omitempty"`
+}
+
+// Editor is who last changed an object a run was configured by.
+type Editor struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	runconfig.Edit
+}
+
+// editors of the source and its rules, as the configuration recorded them.
+func editors(cfg runconfig.Source) []Editor {
+	var out []Editor
+	if cfg.Edited != nil {
+		out = append(out, Editor{Kind: "TouchpointSource", Name: cfg.Name, Edit: *cfg.Edited})
+	}
+	for _, rule := range cfg.Rules {
+		if rule.Edited != nil {
+			out = append(out, Editor{Kind: "ValidationRule", Name: rule.Name, Edit: *rule.Edited})
+		}
+	}
+	return out
 }
 
 // finish records the run (and, for financial sources, its ledger entry) and
@@ -316,9 +392,19 @@ func (r *runner) finish(ctx context.Context, cursor string, runErr error) (Summa
 	}
 	b := store.Batch{Source: r.src, Run: &run}
 	if r.financial() {
-		b.Ledger = &store.LedgerEntry{Source: r.src, RunID: run.ID, At: end, ConfigHash: r.hash,
-			Read: t.read, Accepted: t.accepted, Duplicates: t.duplicates, Quarantined: t.quarantined, Rejected: t.rejected,
-			AmountRead: run.AmountRead, AmountLoaded: run.AmountLoaded, Cursor: cursor}
+		detail, err := json.Marshal(runDetail{Outcome: outcome, Message: msg, Editors: editors(r.cfg)})
+		if err != nil {
+			return Summary{}, err
+		}
+		// The closing entry commits no rows: it counts only what no batch
+		// entry did (a run rejected whole), so that sums over entries
+		// equal what was read and stored.
+		l := &store.LedgerEntry{Kind: store.EntryRun, Source: r.src, RunID: run.ID, At: end, ConfigHash: r.hash, Cursor: cursor,
+			Detail: string(detail)}
+		if t.read > 0 && t.rejected == t.read && t.accepted+t.quarantined+t.duplicates == 0 {
+			l.Read, l.Rejected = t.read, t.read
+		}
+		b.Ledger = l
 	}
 	// The run's record is written even when the run failed (a failed run is
 	// evidence too), but never under a cancelled context.
@@ -336,6 +422,11 @@ func (r *runner) finish(ctx context.Context, cursor string, runErr error) (Summa
 	}}
 	if r.financial() {
 		s.AmountTotal, s.AmountLoaded = run.AmountRead, run.AmountLoaded
+		s.AmountDuplicates, s.AmountQuarantined, s.AmountRejected = pipeline.Decimal(t.amountDuplicates),
+			pipeline.Decimal(t.amountQuarantined), pipeline.Decimal(t.amountRejected)
+		if p, err := r.o.Store.Pending(context.WithoutCancel(ctx), []string{r.src}); err == nil {
+			s.Quarantine = QuarantineStatus(p[r.src], end)
+		}
 	}
 	if len(t.failed) > 0 {
 		s.Checks = map[string]CheckCount{}

@@ -191,7 +191,7 @@ func TestEveryCheckAndAction(t *testing.T) {
 			t.Errorf("financial run without a ledger hash: %q", s.LedgerHash)
 		}
 
-		q, err := st.Quarantined(context.Background(), "media/billing", 100)
+		q, err := st.FindQuarantine(context.Background(), store.QuarantineFilter{Source: "media/billing", Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,8 +219,8 @@ func TestEveryCheckAndAction(t *testing.T) {
 				t.Errorf("%s was not stored", id)
 			}
 		}
-		if n, err := st.VerifyLedger(context.Background()); err != nil || n < 2 {
-			t.Errorf("ledger: %d entries, %v", n, err)
+		if rep, err := st.Verify(context.Background(), store.VerifyOptions{}); err != nil || rep.Entries < 2 {
+			t.Errorf("ledger: %d entries, %v", rep.Entries, err)
 		}
 
 		// A rerun over the same input accepts nothing and holds nothing twice.
@@ -231,7 +231,7 @@ func TestEveryCheckAndAction(t *testing.T) {
 		if again.Accepted != 0 || again.Quarantined != 0 {
 			t.Errorf("rerun accepted %d and quarantined %d, want 0 and 0", again.Accepted, again.Quarantined)
 		}
-		q2, _ := st.Quarantined(context.Background(), "media/billing", 100)
+		q2, _ := st.FindQuarantine(context.Background(), store.QuarantineFilter{Source: "media/billing", Limit: 100})
 		if len(q2) != len(q) {
 			t.Errorf("rerun grew the quarantine from %d to %d records", len(q), len(q2))
 		}
@@ -288,7 +288,7 @@ func TestKilledBetweenBatchesAndRerun(t *testing.T) {
 		if third.Accepted != 0 {
 			t.Errorf("a third run accepted %d", third.Accepted)
 		}
-		if _, err := st.VerifyLedger(context.Background()); err != nil {
+		if _, err := st.Verify(context.Background(), store.VerifyOptions{}); err != nil {
 			t.Error(err)
 		}
 	})
@@ -421,11 +421,11 @@ func TestBatchCheckedWhileThePreviousCommits(t *testing.T) {
 				t.Errorf("check %s failed %d times, want %d", check, got, want)
 			}
 		}
-		if q, _ := st.Quarantined(context.Background(), "media/accounts", 0); len(q) != 3 {
+		if q, _ := st.FindQuarantine(context.Background(), store.QuarantineFilter{Source: "media/accounts", Limit: 0}); len(q) != 3 {
 			t.Errorf("%d records quarantined, want 3", len(q))
 		}
-		if n, err := st.VerifyLedger(context.Background()); err != nil || n != 4 {
-			t.Errorf("ledger: %d entries (want 3 batches and the run), %v", n, err)
+		if rep, err := st.Verify(context.Background(), store.VerifyOptions{}); err != nil || rep.Entries != 4 {
+			t.Errorf("ledger: %d entries (want 3 batches and the run), %v", rep.Entries, err)
 		}
 	})
 }

@@ -202,8 +202,8 @@ type Result struct {
 	// Failed counts failures per check name.
 	Failed map[string]int64
 	// AmountRead sums the amounts of every mapped record; AmountLoaded those
-	// of the accepted events.
-	AmountRead, AmountLoaded *big.Rat
+	// of the accepted events, AmountRejected those of the rejected records.
+	AmountRead, AmountLoaded, AmountRejected *big.Rat
 	Currencies               map[string]bool
 	// Newest is the latest occurredAt among mapped records.
 	Newest time.Time
@@ -313,7 +313,7 @@ func (p *Pipeline) parallel(n int, fn func(i int)) {
 // so the result is the same with any number of workers.
 func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, now time.Time, in []Input) (*Result, error) {
 	res := &Result{Failed: map[string]int64{}, Currencies: map[string]bool{}}
-	var amountRead, amountLoaded decimalSum
+	var amountRead, amountLoaded, amountRejected decimalSum
 	sc := p.getScratch(len(in))
 	defer p.putScratch(sc)
 	slots, mapErrs := sc.slots, sc.mapErrs
@@ -391,9 +391,16 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 		switch action {
 		case v1alpha1.ActionReject:
 			res.Rejected++
+			if c.ev.Amount != nil {
+				amountRejected.add(*c.ev.Amount)
+			}
 			continue
 		case v1alpha1.ActionQuarantine:
 			res.quarantine(p.id, runID, now, c.ev.EventID, strings.Join(names, ","), strings.Join(reasons, "; "), rawJSON(c.raw))
+			// The event as mapped is kept with the record: a release loads
+			// exactly what the reviewer saw.
+			held := c.ev
+			res.Quarantine[len(res.Quarantine)-1].Event = &held
 			continue
 		case v1alpha1.ActionWarn:
 			res.Warnings++
@@ -415,7 +422,7 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 	if err := p.dropHeld(ctx, st, res); err != nil {
 		return nil, err
 	}
-	res.AmountRead, res.AmountLoaded = amountRead.rat(), amountLoaded.rat()
+	res.AmountRead, res.AmountLoaded, res.AmountRejected = amountRead.rat(), amountLoaded.rat(), amountRejected.rat()
 	return res, nil
 }
 
@@ -799,8 +806,8 @@ var powers10 = func() (p [20]*big.Int) {
 	return p
 }()
 
-// Decimal formats a total with two decimals.
-func Decimal(r *big.Rat) string { return r.FloatString(2) }
+// Decimal formats a total exactly, with at least two decimals.
+func Decimal(r *big.Rat) string { return store.FormatDecimal(r) }
 
 func rawJSON(r connector.Record) []byte {
 	b, err := json.Marshal(map[string]any(r))

@@ -143,9 +143,11 @@ func (r *Receiver) ingest(ctx context.Context, rec connector.Record) (Response, 
 	id := pipeline.SourceID(r.cfg.Namespace, r.cfg.Name)
 	b := store.Batch{Source: id, Events: res.Events, Quarantine: res.Quarantine, UniqueKeys: res.UniqueKeys}
 	if r.cfg.Spec.Financial {
-		b.Ledger = &store.LedgerEntry{Source: id, RunID: runID, At: now, ConfigHash: r.hash,
-			Read: res.Read, Accepted: int64(len(res.Events)), Duplicates: res.Duplicates, Quarantined: res.Quarantined,
-			Rejected: res.Rejected, AmountRead: pipeline.Decimal(res.AmountRead), AmountLoaded: pipeline.Decimal(res.AmountLoaded)}
+		// The store counts what the commit inserted: a delivery another
+		// replica stored first is a duplicate in the ledger too.
+		b.Ledger = &store.LedgerEntry{Kind: store.EntryBatch, Source: id, RunID: runID, At: now, ConfigHash: r.hash,
+			Read: res.Read, Rejected: res.Rejected, AmountRead: pipeline.Decimal(res.AmountRead),
+			AmountRejected: pipeline.Decimal(res.AmountRejected)}
 	}
 	out, err := r.store.Commit(ctx, b)
 	if err != nil {
@@ -154,7 +156,7 @@ func (r *Receiver) ingest(ctx context.Context, rec connector.Record) (Response, 
 	switch {
 	case len(res.Events) == 1 && out.Inserted == 1:
 		return Response{Outcome: OutcomeAccepted, EventID: res.Events[0].EventID}, nil
-	case len(res.Events) == 1, res.Duplicates > 0:
+	case len(res.Events) == 1, res.Duplicates > 0, res.Quarantined > 0 && out.Held == 0:
 		return Response{Outcome: OutcomeDuplicate}, nil
 	case res.Quarantined > 0:
 		return Response{Outcome: OutcomeQuarantined, EventID: res.Quarantine[0].EventID}, nil

@@ -135,8 +135,8 @@ func TestStripeDeliveries(t *testing.T) {
 	if !known["evt_1"] || !known["evt_2"] || len(known) != 2 {
 		t.Errorf("stored %v, want exactly evt_1 and evt_2", known)
 	}
-	if n, err := st.VerifyLedger(context.Background()); err != nil || n != 4 {
-		t.Errorf("ledger %d entries (want one per committed delivery: 4), %v", n, err)
+	if rep, err := st.Verify(context.Background(), store.VerifyOptions{}); err != nil || rep.Entries != 4 {
+		t.Errorf("ledger %d entries (want one per committed delivery: 4), %v", rep.Entries, err)
 	}
 	resp, err := http.Get(srv.URL + "/stripe")
 	if err != nil || resp.StatusCode != http.StatusMethodNotAllowed {

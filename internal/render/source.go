@@ -79,10 +79,10 @@ func SourceStore(src *v1alpha1.TouchpointSource, opts Options) v1alpha1.SecretKe
 func SourceConfig(src *v1alpha1.TouchpointSource, rules []v1alpha1.ValidationRule) runconfig.Source {
 	cfg := runconfig.Source{
 		Version: runconfig.Version, Namespace: src.Namespace, Name: src.Name,
-		UID: string(src.UID), Generation: src.Generation, Spec: src.Spec,
+		UID: string(src.UID), Generation: src.Generation, Edited: runconfig.EditOf(src.Annotations), Spec: src.Spec,
 	}
 	for _, r := range rules {
-		cfg.Rules = append(cfg.Rules, runconfig.Rule{Name: r.Name, Generation: r.Generation, Checks: r.Spec.Checks})
+		cfg.Rules = append(cfg.Rules, runconfig.Rule{Name: r.Name, Generation: r.Generation, Edited: runconfig.EditOf(r.Annotations), Checks: r.Spec.Checks})
 	}
 	return cfg
 }

@@ -43,7 +43,27 @@ func SecretPath(ref v1alpha1.SecretKeyRef) string {
 type Rule struct {
 	Name       string           `json:"name"`
 	Generation int64            `json:"generation"`
+	Edited     *Edit            `json:"edited,omitempty"`
 	Checks     []v1alpha1.Check `json:"checks"`
+}
+
+// Edit is who last changed an object, as the API server stamped it at
+// admission (the journey.cjm.dev/last-modified-* annotations): runs record
+// it, so that evidence of a run names who configured it.
+type Edit struct {
+	By  string `json:"by,omitempty"`
+	Via string `json:"via,omitempty"`
+	At  string `json:"at,omitempty"`
+}
+
+// EditOf reads an object's editor annotations; nil when it has none.
+func EditOf(annotations map[string]string) *Edit {
+	e := Edit{By: annotations[v1alpha1.LastModifiedByAnnotation], Via: annotations[v1alpha1.LastModifiedViaAnnotation],
+		At: annotations[v1alpha1.LastModifiedAtAnnotation]}
+	if e == (Edit{}) {
+		return nil
+	}
+	return &e
 }
 
 // Source is what an ingest run or a webhook receiver needs: the source and
@@ -54,6 +74,7 @@ type Source struct {
 	Name       string                        `json:"name"`
 	UID        string                        `json:"uid"`
 	Generation int64                         `json:"generation"`
+	Edited     *Edit                         `json:"edited,omitempty"`
 	Spec       v1alpha1.TouchpointSourceSpec `json:"spec"`
 	Rules      []Rule                        `json:"rules,omitempty"`
 }
@@ -105,4 +126,36 @@ func MatchingRules(src *v1alpha1.TouchpointSource, rules []v1alpha1.ValidationRu
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// RunReport is what an ingest pod reports in its termination message: the
+// run's summary and what the source holds for review after it.
+type RunReport struct {
+	v1alpha1.RunSummary `json:",inline"`
+	Quarantine          *v1alpha1.QuarantineStatus `json:"quarantine,omitempty"`
+}
+
+// Review is what a QuarantineReview's Job needs: the review as admitted.
+// The store's DSN comes from the environment, as for ingest.
+type Review struct {
+	Version   int                           `json:"version"`
+	Namespace string                        `json:"namespace"`
+	Name      string                        `json:"name"`
+	UID       string                        `json:"uid"`
+	Spec      v1alpha1.QuarantineReviewSpec `json:"spec"`
+}
+
+// ReviewID is a review's identity in the ledger: a review is applied once
+// per object, even when its Job runs again.
+func (r Review) ReviewID() string { return r.Namespace + "/" + r.Name + "/" + r.UID }
+
+// ReviewReport is what a review's Job reports in its termination message.
+type ReviewReport struct {
+	// Outcome is Succeeded or Failed; Message says why it failed.
+	Outcome string `json:"outcome"`
+	Message string `json:"message,omitempty"`
+	// Repeated says the review had been applied before (a rerun of its
+	// Job): nothing changed, the figures are the first application's.
+	Repeated                        bool `json:"repeated,omitempty"`
+	v1alpha1.QuarantineReviewStatus `json:",inline"`
 }

@@ -34,6 +34,14 @@ type eventRow struct {
 	attrs []byte
 }
 
+// quarantineRow is a QuarantineRecord as the stores write it.
+type quarantineRow struct {
+	QuarantineRecord
+	// event is Event as JSON (heldEvent), "" for none; hash is
+	// RecordHash(Raw), which holds the record once.
+	event, hash string
+}
+
 // prepared is a validated Batch with defaults filled in, ready to write.
 // Everything that can be refused without the database is refused here,
 // before a transaction starts.
@@ -44,11 +52,32 @@ type prepared struct {
 	// eventSources are the sources of events, each once: the commit
 	// advances their newest sequence number (LatestSeq).
 	eventSources []string
-	quarantine   []QuarantineRecord
+	quarantine   []quarantineRow
 	keys         []UniqueKey
 	cursor       *string
 	ledger       *LedgerEntry
 	run          *Run
+}
+
+// eventRowOf checks an event (with its source set) and encodes what the
+// stores write of it.
+func eventRowOf(e Event) (eventRow, error) {
+	r := eventRow{Event: e}
+	r.OccurredAt = normTime(e.OccurredAt)
+	if e.Amount != nil {
+		if math.IsNaN(*e.Amount) || math.IsInf(*e.Amount, 0) {
+			return r, fmt.Errorf("event %q: amount %v is not a finite number", e.EventID, *e.Amount)
+		}
+		s := strconv.FormatFloat(*e.Amount, 'f', -1, 64)
+		r.amount = &s
+	}
+	if e.Attributes != nil {
+		var err error
+		if r.attrs, err = json.Marshal(e.Attributes); err != nil {
+			return r, fmt.Errorf("event %q: attributes are not JSON: %w", e.EventID, err)
+		}
+	}
+	return r, nil
 }
 
 func prepareBatch(b Batch, now time.Time) (*prepared, error) {
@@ -70,33 +99,21 @@ func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 
 	p.events = make([]eventRow, len(b.Events))
 	for i, e := range b.Events {
-		r := eventRow{Event: e}
-		if r.Source, err = src(func() string { return fmt.Sprintf("event %q", e.EventID) }, e.Source); err != nil {
+		if e.Source, err = src(func() string { return fmt.Sprintf("event %q", e.EventID) }, e.Source); err != nil {
 			return nil, err
 		}
 		if e.EventID == "" {
 			return nil, fmt.Errorf("event %d of the batch has no event ID", i)
 		}
-		if !slices.Contains(p.eventSources, r.Source) {
-			p.eventSources = append(p.eventSources, r.Source)
+		if !slices.Contains(p.eventSources, e.Source) {
+			p.eventSources = append(p.eventSources, e.Source)
 		}
-		r.OccurredAt = normTime(e.OccurredAt)
-		if e.Amount != nil {
-			if math.IsNaN(*e.Amount) || math.IsInf(*e.Amount, 0) {
-				return nil, fmt.Errorf("event %q: amount %v is not a finite number", e.EventID, *e.Amount)
-			}
-			s := strconv.FormatFloat(*e.Amount, 'f', -1, 64)
-			r.amount = &s
+		if p.events[i], err = eventRowOf(e); err != nil {
+			return nil, err
 		}
-		if e.Attributes != nil {
-			if r.attrs, err = json.Marshal(e.Attributes); err != nil {
-				return nil, fmt.Errorf("event %q: attributes are not JSON: %w", e.EventID, err)
-			}
-		}
-		p.events[i] = r
 	}
 
-	p.quarantine = make([]QuarantineRecord, len(b.Quarantine))
+	p.quarantine = make([]quarantineRow, len(b.Quarantine))
 	for i, q := range b.Quarantine {
 		if q.Source, err = src(func() string { return fmt.Sprintf("quarantined record %d", i) }, q.Source); err != nil {
 			return nil, err
@@ -109,7 +126,22 @@ func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 			q.Status = QuarantinePending
 		}
 		q.ID = 0
-		p.quarantine[i] = q
+		row := quarantineRow{QuarantineRecord: q, hash: RecordHash(q.Raw)}
+		if q.Event != nil {
+			e := *q.Event
+			e.Source = q.Source
+			if e.EventID == "" {
+				e.EventID = q.EventID
+			}
+			r, err := eventRowOf(e)
+			if err != nil {
+				return nil, fmt.Errorf("quarantined record %d: %w", i, err)
+			}
+			if row.event, err = encodeHeldEvent(&r); err != nil {
+				return nil, fmt.Errorf("quarantined record %d: %w", i, err)
+			}
+		}
+		p.quarantine[i] = row
 	}
 
 	// A unique check's key remembers its latest occurrence, so that a key
@@ -160,6 +192,13 @@ func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 		if l.Source, err = src(func() string { return "the ledger entry" }, l.Source); err != nil {
 			return nil, err
 		}
+		switch l.Kind {
+		case EntryLegacy:
+			l.Kind = EntryBatch
+		case EntryBatch, EntryRun:
+		default:
+			return nil, fmt.Errorf("a batch's ledger entry is of kind %q: want %q or %q", l.Kind, EntryBatch, EntryRun)
+		}
 		if l.RunID == "" && p.run != nil {
 			l.RunID = p.run.ID
 		}
@@ -167,31 +206,27 @@ func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 			l.At = p.now
 		}
 		l.At = normTime(l.At)
-		for name, v := range map[string]string{"amountRead": l.AmountRead, "amountLoaded": l.AmountLoaded} {
+		for name, v := range map[string]string{"amountRead": l.AmountRead, "amountRejected": l.AmountRejected} {
 			if v != "" && !decimalRE.MatchString(v) {
 				return nil, fmt.Errorf("ledger entry of run %q: %s %q is not a decimal number", l.RunID, name, v)
 			}
 		}
-		l.Seq, l.PrevHash, l.Hash = 0, "", ""
+		if l.Read < int64(len(p.events)+len(p.quarantine))+l.Rejected {
+			return nil, fmt.Errorf("ledger entry of run %q: %d read, fewer than the batch's %d events, %d quarantined and %d rejected records",
+				l.RunID, l.Read, len(p.events), len(p.quarantine), l.Rejected)
+		}
+		l.Seq, l.PrevHash, l.Hash, l.Digest = 0, "", "", ""
+		l.Accepted, l.Quarantined, l.Duplicates = 0, 0, 0
+		l.AmountLoaded, l.AmountQuarantined, l.AmountDuplicates = "", "", ""
 		p.ledger = &l
 	}
 	return p, nil
 }
 
-// link makes p's ledger entry the one after the chain's head.
-func (p *prepared) link(headSeq int64, headHash string) {
-	p.ledger.Seq = headSeq + 1
-	p.ledger.PrevHash = headHash
-	p.ledger.Hash = LedgerHash(*p.ledger)
-	if p.run != nil {
-		p.run.LedgerHash = p.ledger.Hash
-	}
-}
-
 // result reports a committed batch, and hands the store-assigned fields
 // back to the caller's Ledger and Run.
-func (p *prepared) result(b Batch, inserted int) CommitResult {
-	res := CommitResult{Inserted: inserted}
+func (p *prepared) result(b Batch, inserted, held int) CommitResult {
+	res := CommitResult{Inserted: inserted, Held: held}
 	if p.ledger != nil {
 		res.LedgerHash = p.ledger.Hash
 		*b.Ledger = *p.ledger
@@ -200,39 +235,6 @@ func (p *prepared) result(b Batch, inserted int) CommitResult {
 		}
 	}
 	return res
-}
-
-// verifier checks ledger entries one by one, in seq order.
-type verifier struct {
-	n    int64
-	prev string
-}
-
-func (v *verifier) next(e LedgerEntry) error {
-	want := v.n + 1
-	switch {
-	case e.Seq != want:
-		return &BrokenLinkError{Seq: want, Reason: fmt.Sprintf("entry is missing (the next one stored is %d)", e.Seq)}
-	case e.PrevHash != v.prev:
-		return &BrokenLinkError{Seq: e.Seq, Reason: fmt.Sprintf("previous hash %q does not match entry %d's hash %q", e.PrevHash, v.n, v.prev)}
-	}
-	if got := LedgerHash(e); got != e.Hash {
-		return &BrokenLinkError{Seq: e.Seq, Reason: fmt.Sprintf("stored hash %s does not match its content, which hashes to %s: the entry was changed after it was written", e.Hash, got)}
-	}
-	v.n, v.prev = e.Seq, e.Hash
-	return nil
-}
-
-// end checks the walk reached the head the store recorded, so that
-// dropping the newest entries is noticed too.
-func (v *verifier) end(headSeq int64, headHash string) (int64, error) {
-	switch {
-	case v.n < headSeq:
-		return v.n, &BrokenLinkError{Seq: v.n + 1, Reason: fmt.Sprintf("entry is missing (the head records %d entries)", headSeq)}
-	case v.prev != headHash:
-		return v.n, &BrokenLinkError{Seq: v.n, Reason: fmt.Sprintf("hash %s is not the head's recorded hash %s", v.prev, headHash)}
-	}
-	return v.n, nil
 }
 
 // dedupe returns ids without repeats or empty strings, sorted, so that

@@ -29,10 +29,8 @@ func WithPending(st Store, b Batch) Store {
 		v.users[[3]string{e.Namespace, e.Touchpoint, e.UserID}] = true
 	}
 	for _, q := range b.Quarantine {
-		// A commit stores a record Pending unless it says otherwise.
-		if q.Status == "" || q.Status == QuarantinePending {
-			v.held[[2]string{source(q.Source), RecordHash(q.Raw)}] = true
-		}
+		// A record is held once, whatever its status.
+		v.held[[2]string{source(q.Source), RecordHash(q.Raw)}] = true
 	}
 	// A key keeps its latest occurrence, as the store does.
 	for _, k := range b.UniqueKeys {

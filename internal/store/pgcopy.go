@@ -178,3 +178,13 @@ func copyInto(ctx context.Context, tx pgx.Tx, table string, cols []string, data 
 		`COPY `+pgx.Identifier{table}.Sanitize()+` (`+strings.Join(quoted, ", ")+`) FROM STDIN (FORMAT binary)`)
 	return err
 }
+
+// int8 writes a bigint; 0 writes NULL (an event no ledger entry covers).
+func (c *copyData) int8OrNull(n int64) {
+	if n == 0 {
+		c.null()
+		return
+	}
+	c.buf = binary.BigEndian.AppendUint32(c.buf, 8)
+	c.buf = binary.BigEndian.AppendUint64(c.buf, uint64(n))
+}

@@ -18,7 +18,6 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -71,32 +70,6 @@ type UserState struct {
 	State []byte
 }
 
-// Quarantine statuses.
-const (
-	QuarantinePending   = "Pending"
-	QuarantineReleased  = "Released"
-	QuarantineDiscarded = "Discarded"
-)
-
-// QuarantineRecord is a record held for review, with why.
-type QuarantineRecord struct {
-	ID     int64  // assigned by the store, increasing in commit order
-	Source string // "" takes the batch's
-	RunID  string
-	// EventID is "" when the record could not be mapped.
-	EventID string
-	// Check that failed; "mapping" or "decode" when the record never became an event.
-	Check  string
-	Reason string
-	// Raw is the record as read, JSON; kept byte for byte, so that a
-	// record that failed to decode is kept too.
-	Raw []byte
-	// At defaults to the commit's time.
-	At time.Time
-	// Status defaults to QuarantinePending.
-	Status string
-}
-
 // UniqueKey is a business key recorded by a unique check. A key recorded
 // again keeps its latest OccurredAt, so that a key seen after its window
 // opens a new window.
@@ -134,30 +107,6 @@ type Run struct {
 	LedgerHash string
 }
 
-// LedgerEntry is one link of the tamper-evident audit ledger, one chain for
-// the whole store. The store assigns Seq, PrevHash and Hash on commit and
-// writes them back to the Batch's entry when the commit succeeds. Source
-// "" takes the batch's, RunID "" the batch's run's, a zero At the commit's
-// time; At is kept (and hashed) to the microsecond. Amounts are as in Run,
-// and are hashed exactly as written.
-type LedgerEntry struct {
-	Seq          int64
-	Source       string
-	RunID        string
-	At           time.Time
-	ConfigHash   string
-	Read         int64
-	Accepted     int64
-	Duplicates   int64
-	Quarantined  int64
-	Rejected     int64
-	AmountRead   string
-	AmountLoaded string
-	Cursor       string
-	PrevHash     string
-	Hash         string
-}
-
 // Batch is what commits together, in one transaction. Everything that can
 // be refused without the database (an event without ID, a non-finite
 // amount, an item of another source) is refused before it starts.
@@ -182,8 +131,19 @@ type CommitResult struct {
 	// Inserted events; the others of the batch already existed, or
 	// repeated an event ID earlier in the batch.
 	Inserted int
+	// Held quarantined records; the others were held already (a record is
+	// held once).
+	Held int
 	// LedgerHash of the entry appended, if any.
 	LedgerHash string
+}
+
+// LedgerFilter selects ledger entries; zero fields select all.
+type LedgerFilter struct {
+	Source string
+	Kinds  []EntryKind
+	// From and To select entries written at or after From and before To.
+	From, To time.Time
 }
 
 // Store is the one storage interface of the data plane.
@@ -191,8 +151,9 @@ type Store interface {
 	// ExistingEvents returns which of ids the source has stored.
 	ExistingEvents(ctx context.Context, source string, ids []string) (map[string]bool, error)
 	// HeldInQuarantine returns which of the record hashes (RecordHash of the
-	// raw record) the source holds in quarantine, pending review: an exact
-	// redelivery of a held record is a duplicate, not a second record to review.
+	// raw record) the source has held in quarantine, whatever became of
+	// them: an exact redelivery of a held record is a duplicate, not a
+	// second record to review.
 	HeldInQuarantine(ctx context.Context, source string, hashes []string) (map[string]bool, error)
 	// ExistingKeys returns which keys of a unique check the source recorded
 	// for events that occurred at or after since.
@@ -239,14 +200,24 @@ type Store interface {
 	// Runs returns the source's newest runs (by StartedAt), newest first;
 	// limit <= 0 returns all.
 	Runs(ctx context.Context, source string, limit int) ([]Run, error)
-	// Quarantined returns the source's quarantined records of any status,
-	// oldest first; limit <= 0 returns all.
-	Quarantined(ctx context.Context, source string, limit int) ([]QuarantineRecord, error)
+	// FindQuarantine returns the quarantined records f selects, oldest
+	// first, with the review that decided each one.
+	FindQuarantine(ctx context.Context, f QuarantineFilter) ([]QuarantineRecord, error)
+	// Pending summarises what the sources (nil: every source) hold for
+	// review, by source.
+	Pending(ctx context.Context, sources []string) (map[string]PendingSummary, error)
 	// Commit writes a batch atomically.
 	Commit(ctx context.Context, b Batch) (CommitResult, error)
-	// VerifyLedger walks the whole chain; it returns the number of entries,
-	// or a *BrokenLinkError naming the first entry that does not verify.
-	VerifyLedger(ctx context.Context) (int64, error)
+	// Review releases or discards pending records of a source in one
+	// transaction, with one ledger entry; a review applied again changes
+	// nothing and returns what it did the first time.
+	Review(ctx context.Context, r ReviewRequest) (ReviewResult, error)
+	// LedgerEntries returns the ledger's entries f selects, in order.
+	LedgerEntries(ctx context.Context, f LedgerFilter) ([]LedgerEntry, error)
+	// Verify walks the whole chain and recomputes every entry from the rows
+	// it covers. The error is a *BrokenLinkError naming the first entry
+	// (or rows) that does not verify; the report says what was checked.
+	Verify(ctx context.Context, o VerifyOptions) (VerifyReport, error)
 	Close() error
 }
 
@@ -265,32 +236,9 @@ func sourceNamespaces(sources []string) (namespaces []string, ok bool) {
 	return namespaces, true
 }
 
-// BrokenLinkError names the first ledger entry whose hash does not verify.
-type BrokenLinkError struct {
-	Seq    int64
-	Reason string
-}
-
-func (e *BrokenLinkError) Error() string {
-	return fmt.Sprintf("audit ledger broken at entry %d: %s", e.Seq, e.Reason)
-}
-
 // RecordHash identifies a raw record by its bytes.
 func RecordHash(raw []byte) string {
 	sum := sha256.Sum256(raw)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// LedgerHash is the hash of an entry: SHA-256 over the previous entry's hash
-// and the entry's fields, in a fixed order. Both stores use it, and so does
-// `journey audit verify`.
-func LedgerHash(e LedgerEntry) string {
-	fields := []string{
-		e.PrevHash, strconv.FormatInt(e.Seq, 10), e.Source, e.RunID, e.At.UTC().Format(time.RFC3339Nano), e.ConfigHash,
-		strconv.FormatInt(e.Read, 10), strconv.FormatInt(e.Accepted, 10), strconv.FormatInt(e.Duplicates, 10),
-		strconv.FormatInt(e.Quarantined, 10), strconv.FormatInt(e.Rejected, 10), e.AmountRead, e.AmountLoaded, e.Cursor,
-	}
-	sum := sha256.Sum256([]byte(strings.Join(fields, "\x1f")))
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 

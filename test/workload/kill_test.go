@@ -96,7 +96,7 @@ func TestKilledIngestProcessRerunLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if _, err := st.VerifyLedger(context.Background()); err != nil {
+	if _, err := st.Verify(context.Background(), store.VerifyOptions{}); err != nil {
 		t.Errorf("the ledger after a kill and a rerun: %v", err)
 	}
 	_ = os.Remove(filepath.Join(root, "none"))

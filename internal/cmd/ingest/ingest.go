@@ -48,10 +48,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, string(out))
 	if _, serr := os.Stat(*termLog); serr == nil {
-		// The controller reads at most 4096 bytes: the summary without the
-		// per-check counts always fits.
-		short, _ := json.Marshal(sum.RunSummary)
-		if werr := os.WriteFile(*termLog, short, 0o644); werr != nil {
+		if werr := os.WriteFile(*termLog, TerminationMessage(sum), 0o644); werr != nil {
 			fmt.Fprintf(os.Stderr, "writing %s: %v\n", *termLog, werr)
 		}
 	}
@@ -91,4 +88,26 @@ func run(ctx context.Context, config, dsn, secrets string, batch int) (ingest.Su
 	return ingest.Run(ctx, cfg, hash, ingest.Options{
 		Store: st, Expr: env, Secrets: local.MountedSecrets{Dir: secrets}, BatchSize: batch,
 	})
+}
+
+// maxTerminationMessage is what the kubelet keeps of a termination message.
+const maxTerminationMessage = 4096
+
+// TerminationMessage is what the controller reads of a run: the summary
+// and what the source holds for review, without the per-check counts, and
+// without the pending records' break-down should it not fit.
+func TerminationMessage(sum ingest.Summary) []byte {
+	msg := runconfig.RunReport{RunSummary: sum.RunSummary, Quarantine: sum.Quarantine}
+	out, _ := json.Marshal(msg)
+	if len(out) > maxTerminationMessage && msg.Quarantine != nil {
+		q := *msg.Quarantine
+		q.ByCheck = nil
+		msg.Quarantine = &q
+		out, _ = json.Marshal(msg)
+	}
+	if len(out) > maxTerminationMessage {
+		msg.Quarantine = nil
+		out, _ = json.Marshal(msg)
+	}
+	return out
 }
