@@ -326,7 +326,7 @@ var _ = Describe("run results", func() {
 			g.Expect(src.Status.Runs).To(Equal(&v1alpha1.RunCounts{Succeeded: 1}))
 			g.Expect(src.Status.LastSuccessfulRunTime.Time.Equal(t0)).To(BeTrue())
 			g.Expect(condition(src, "Ready")).To(ContainSubstring("last run quarantined: accepted 1190 of 1200 read, 6 quarantined for review"))
-			g.Expect(condition(src, "AuditCompliant")).To(HavePrefix("True/LedgerWritten"))
+			g.Expect(condition(src, "AuditCompliant")).To(HavePrefix("True/Compliant"))
 		}, timeout).Should(Succeed())
 
 		finishPod(ns, "billing", "billing-ingest-2-fghij", 1,

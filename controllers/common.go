@@ -63,6 +63,8 @@ type Deps struct {
 	Announced *Announcer
 	// Compiled remembers what compiling each object's spec found.
 	Compiled *CompileCache
+	// Metrics are the compliance series; nil publishes none.
+	Metrics *Metrics
 }
 
 // CompileCache remembers, per object and generation, the problems compiling
@@ -199,6 +201,8 @@ func gvkOf(obj client.Object) (gvk schema.GroupVersionKind, err error) {
 		return v1alpha1.GroupVersion.WithKind("ValidationRule"), nil
 	case *v1alpha1.JourneyMap:
 		return v1alpha1.GroupVersion.WithKind("JourneyMap"), nil
+	case *v1alpha1.QuarantineReview:
+		return v1alpha1.GroupVersion.WithKind("QuarantineReview"), nil
 	}
 	return gvk, fmt.Errorf("not a journey kind: %T", obj)
 }

@@ -5,8 +5,8 @@
 package controllers
 
 // Journey resources: read them, write their status.
-// +kubebuilder:rbac:groups=journey.cjm.dev,resources=touchpointsources;validationrules;journeymaps,verbs=get;list;watch
-// +kubebuilder:rbac:groups=journey.cjm.dev,resources=touchpointsources/status;validationrules/status;journeymaps/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=journey.cjm.dev,resources=touchpointsources;validationrules;journeymaps;quarantinereviews,verbs=get;list;watch
+// +kubebuilder:rbac:groups=journey.cjm.dev,resources=touchpointsources/status;validationrules/status;journeymaps/status;quarantinereviews/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Owned workloads, applied with server-side apply.

@@ -49,12 +49,15 @@ var specOrLabelsChanged = builder.WithPredicates(predicate.Or(predicate.Generati
 // UncachedObjects are read straight from the API server.
 func UncachedObjects() []client.Object { return []client.Object{&corev1.Secret{}} }
 
-// Setup registers the three reconcilers with the manager.
+// Setup registers the reconcilers with the manager.
 func Setup(mgr ctrl.Manager, deps Deps, workers int) error {
 	if err := (&TouchpointSourceReconciler{Deps: deps}).SetupWithManager(mgr, workers); err != nil {
 		return err
 	}
 	if err := (&ValidationRuleReconciler{Deps: deps}).SetupWithManager(mgr, workers); err != nil {
+		return err
+	}
+	if err := (&QuarantineReviewReconciler{Deps: deps}).SetupWithManager(mgr, workers); err != nil {
 		return err
 	}
 	return (&JourneyMapReconciler{Deps: deps}).SetupWithManager(mgr, workers)

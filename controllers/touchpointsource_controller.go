@@ -46,6 +46,7 @@ func (r *TouchpointSourceReconciler) SetupWithManager(mgr ctrl.Manager, workers 
 		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToSource)).
 		Watches(&v1alpha1.ValidationRule{}, handler.EnqueueRequestsFromMapFunc(allInNamespace(r.Client, func() client.ObjectList { return &v1alpha1.TouchpointSourceList{} })), specOrLabelsChanged).
+		Watches(&v1alpha1.QuarantineReview{}, handler.EnqueueRequestsFromMapFunc(reviewToSource)).
 		WithOptions(controllerOptions(workers)).
 		Named("touchpointsource").
 		Complete(r)
@@ -60,10 +61,23 @@ func podToSource(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
 }
 
+// reviewToSource maps a completed review to its source, whose pending
+// records it changed.
+func reviewToSource(_ context.Context, o client.Object) []reconcile.Request {
+	rev, ok := o.(*v1alpha1.QuarantineReview)
+	if !ok || rev.Status.CompletionTime == nil {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: rev.Namespace, Name: rev.Spec.Source}}}
+}
+
 // Reconcile brings one source's workload and status in line with its spec.
 func (r *TouchpointSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var src v1alpha1.TouchpointSource
 	if err := r.Client.Get(ctx, req.NamespacedName, &src); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Metrics.forget(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := src.Status.DeepCopy()
@@ -125,7 +139,11 @@ func (r *TouchpointSourceReconciler) reconcile(ctx context.Context, src *v1alpha
 			return ctrl.Result{}, err
 		}
 	}
-	r.markAudit(src)
+	if err := r.foldReviews(ctx, src); err != nil {
+		return ctrl.Result{}, err
+	}
+	overdueIn := r.markAudit(src, time.Now())
+	r.Metrics.sourceQuarantine(src)
 
 	refs := append(render.SourceSecretRefs(src.Spec), render.SourceStore(src, r.Render))
 	missing, err := r.missingSecrets(ctx, src.Namespace, refs)
@@ -136,7 +154,12 @@ func (r *TouchpointSourceReconciler) reconcile(ctx context.Context, src *v1alpha
 		conditions.MarkRetrying(src, ReasonSecretMissing, "%s", missingSecretsMessage(missing, src.Namespace))
 		return ctrl.Result{RequeueAfter: r.SecretRetry}, nil
 	}
-	return r.markOutcome(ctx, src)
+	res, err := r.markOutcome(ctx, src)
+	if overdueIn > 0 && (res.RequeueAfter == 0 || overdueIn < res.RequeueAfter) {
+		// Look again when the oldest pending record becomes overdue.
+		res.RequeueAfter = overdueIn
+	}
+	return res, err
 }
 
 // matchingRules returns, in name order, the rules whose selector matches the
@@ -210,8 +233,9 @@ func (r *TouchpointSourceReconciler) foldRuns(ctx context.Context, src *v1alpha1
 	}
 	var runs []v1alpha1.RunSummary
 	for i := range pods.Items {
-		if run, ok := runFromPod(&pods.Items[i]); ok {
-			runs = append(runs, run)
+		if rep, ok := runFromPod(&pods.Items[i]); ok {
+			runs = append(runs, rep.RunSummary)
+			newerQuarantine(src, rep.Quarantine)
 		}
 	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i].CompletionTime.Before(runs[j].CompletionTime) })
@@ -258,9 +282,9 @@ func (r *TouchpointSourceReconciler) record(src *v1alpha1.TouchpointSource, run 
 		run.ID, strings.ToLower(string(run.Outcome)), run.Read, run.Accepted, run.Duplicates, run.Quarantined, run.Rejected)
 }
 
-// runFromPod reads a finished ingest pod's run summary from its termination
+// runFromPod reads a finished ingest pod's run report from its termination
 // message. A pod that died without writing one is a failed run.
-func runFromPod(pod *corev1.Pod) (v1alpha1.RunSummary, bool) {
+func runFromPod(pod *corev1.Pod) (runconfig.RunReport, bool) {
 	var term *corev1.ContainerStateTerminated
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.Name == render.ComponentIngest && cs.State.Terminated != nil {
@@ -268,13 +292,14 @@ func runFromPod(pod *corev1.Pod) (v1alpha1.RunSummary, bool) {
 		}
 	}
 	if term == nil {
-		return v1alpha1.RunSummary{}, false
+		return runconfig.RunReport{}, false
 	}
-	run := v1alpha1.RunSummary{}
-	if err := json.Unmarshal([]byte(term.Message), &run); err != nil || run.Outcome == "" {
-		run = v1alpha1.RunSummary{Outcome: v1alpha1.RunFailed,
-			Message: fmt.Sprintf("pod %s exited with code %d (%s) without a run summary", pod.Name, term.ExitCode, term.Reason)}
+	rep := runconfig.RunReport{}
+	if err := json.Unmarshal([]byte(term.Message), &rep); err != nil || rep.Outcome == "" {
+		rep = runconfig.RunReport{RunSummary: v1alpha1.RunSummary{Outcome: v1alpha1.RunFailed,
+			Message: fmt.Sprintf("pod %s exited with code %d (%s) without a run summary", pod.Name, term.ExitCode, term.Reason)}}
 	}
+	run := &rep.RunSummary
 	if term.ExitCode != 0 && run.Outcome != v1alpha1.RunFailed {
 		run.Outcome = v1alpha1.RunFailed
 		run.Message = fmt.Sprintf("pod %s exited with code %d (%s)", pod.Name, term.ExitCode, term.Reason)
@@ -288,25 +313,7 @@ func runFromPod(pod *corev1.Pod) (v1alpha1.RunSummary, bool) {
 	if run.CompletionTime == nil {
 		run.CompletionTime = term.FinishedAt.DeepCopy()
 	}
-	return run, true
-}
-
-// markAudit sets AuditCompliant on financial sources from the last run's
-// ledger entry.
-func (r *TouchpointSourceReconciler) markAudit(src *v1alpha1.TouchpointSource) {
-	if !src.Spec.Financial {
-		conditions.Remove(src, v1alpha1.ConditionAuditCompliant)
-		return
-	}
-	last := src.Status.LastRun
-	switch {
-	case last == nil:
-		conditions.Set(src, v1alpha1.ConditionAuditCompliant, metav1.ConditionUnknown, "NoRunYet", "no run has written the audit ledger yet")
-	case last.LedgerHash != "":
-		conditions.Set(src, v1alpha1.ConditionAuditCompliant, metav1.ConditionTrue, "LedgerWritten", "run %s is in the audit ledger (%s)", last.ID, last.LedgerHash)
-	default:
-		conditions.Set(src, v1alpha1.ConditionAuditCompliant, metav1.ConditionFalse, "LedgerMissing", "run %s wrote no audit ledger entry: %s", last.ID, last.Message)
-	}
+	return rep, true
 }
 
 // markOutcome sets Ready from the workload and the last run.

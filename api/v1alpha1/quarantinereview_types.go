@@ -138,6 +138,11 @@ type QuarantineReviewStatus struct {
 	// +optional
 	Reviewer string `json:"reviewer,omitempty"`
 
+	// OldestRecordTime is when the oldest record the review decided on was
+	// held: how long records waited for review.
+	// +optional
+	OldestRecordTime *metav1.Time `json:"oldestRecordTime,omitempty"`
+
 	// CompletionTime is when the decision was committed.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`

@@ -393,6 +393,11 @@ type RunSummary struct {
 	// LedgerHash of the audit ledger entry the run wrote.
 	// +optional
 	LedgerHash string `json:"ledgerHash,omitempty"`
+
+	// LedgerProblem says what did not verify when the run, once committed,
+	// walked the audit ledger's chain; empty when it verified.
+	// +optional
+	LedgerProblem string `json:"ledgerProblem,omitempty"`
 }
 
 // RunCounts counts finished runs.

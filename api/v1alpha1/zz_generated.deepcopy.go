@@ -699,6 +699,10 @@ func (in *QuarantineReviewStatus) DeepCopyInto(out *QuarantineReviewStatus) {
 		*out = new(WorkloadReference)
 		**out = **in
 	}
+	if in.OldestRecordTime != nil {
+		in, out := &in.OldestRecordTime, &out.OldestRecordTime
+		*out = (*in).DeepCopy()
+	}
 	if in.CompletionTime != nil {
 		in, out := &in.CompletionTime, &out.CompletionTime
 		*out = (*in).DeepCopy()

@@ -427,6 +427,12 @@ func (r *runner) finish(ctx context.Context, cursor string, runErr error) (Summa
 		if p, err := r.o.Store.Pending(context.WithoutCancel(ctx), []string{r.src}); err == nil {
 			s.Quarantine = QuarantineStatus(p[r.src], end)
 		}
+		// Every run walks the chain it extended: an entry edited or
+		// removed since shows on the source (AuditCompliant) within one
+		// schedule. The rows themselves are `journey audit verify`'s.
+		if _, verr := r.o.Store.Verify(context.WithoutCancel(ctx), store.VerifyOptions{ChainOnly: true}); verr != nil {
+			s.LedgerProblem = verr.Error()
+		}
 	}
 	if len(t.failed) > 0 {
 		s.Checks = map[string]CheckCount{}

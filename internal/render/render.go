@@ -31,6 +31,7 @@ const (
 	LabelComponent   = "app.kubernetes.io/component"
 	LabelSource      = "journey.cjm.dev/source"
 	LabelJourney     = "journey.cjm.dev/journey"
+	LabelReview      = "journey.cjm.dev/review"
 	AnnotationConfig = "journey.cjm.dev/config-hash"
 	// AnnotationRequestedAt on a manual ingest Job records the request it serves.
 	AnnotationRequestedAt = v1alpha1.RequestedAtAnnotation
@@ -41,6 +42,7 @@ const (
 	ComponentIngest    = "ingest"
 	ComponentReceiver  = "receiver"
 	ComponentEvaluator = "evaluator"
+	ComponentReview    = "review"
 )
 
 // Options are the operator-wide settings rendering needs.
@@ -65,6 +67,7 @@ const HTTPPort = 8080
 var (
 	sourceGVK  = v1alpha1.GroupVersion.WithKind("TouchpointSource")
 	journeyGVK = v1alpha1.GroupVersion.WithKind("JourneyMap")
+	reviewGVK  = v1alpha1.GroupVersion.WithKind("QuarantineReview")
 )
 
 func ownerRef(obj metav1.Object, gvk schema.GroupVersionKind) []metav1.OwnerReference {

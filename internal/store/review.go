@@ -88,6 +88,8 @@ type ReviewResult struct {
 	AmountReleased  string `json:"amountReleased,omitempty"`
 	AmountDiscarded string `json:"amountDiscarded,omitempty"`
 	Currency        string `json:"currency,omitempty"`
+	// OldestHeld is when the oldest record the review decided on was held.
+	OldestHeld time.Time `json:"oldestHeld,omitzero"`
 	// The review's ledger entry.
 	Seq        int64     `json:"-"`
 	LedgerHash string    `json:"-"`
@@ -200,6 +202,9 @@ func applyReview(ctx context.Context, tx reviewTx, req ReviewRequest, now time.T
 			continue
 		}
 		ids = append(ids, q.ID)
+		if res.OldestHeld.IsZero() || q.At.Before(res.OldestHeld) {
+			res.OldestHeld = q.At
+		}
 		if q.Event == nil {
 			continue
 		}

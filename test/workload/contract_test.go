@@ -100,9 +100,62 @@ func TestIngestPodTemplateRunsAndReportsToTheController(t *testing.T) {
 	}
 	pod := render.IngestCronJob(src, hash, opts).Spec.JobTemplate.Spec.Template.Spec
 	c := pod.Containers[0]
+	msg, out, err := runPod(t, root, pod, cm, secrets, "--secrets-dir")
+	if err != nil {
+		t.Fatalf("journey %s: %v\n%s", strings.Join(c.Args, " "), err, out)
+	}
 
-	// What the kubelet would do: mount the ConfigMap and the Secrets' keys,
-	// resolve env references, and keep a termination-message file.
+	// What the controller reads.
+	if len(msg) > 4096 {
+		t.Errorf("termination message of %d bytes; the kubelet keeps 4096", len(msg))
+	}
+	var rep runconfig.RunReport
+	dec := json.NewDecoder(strings.NewReader(string(msg)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("termination message %q does not decode as status.lastRun: %v", msg, err)
+	}
+	run := rep.RunSummary
+	if q := rep.Quarantine; q == nil || q.Pending != 1 || len(q.ByCheck) != 1 || q.ByCheck[0].Check != "amount-non-negative" {
+		t.Errorf("what the source holds for review: %+v, want 1 record held by amount-non-negative", q)
+	}
+	if run.Outcome != v1alpha1.RunQuarantined || run.Read != 3 || run.Accepted != 2 || run.Quarantined != 1 {
+		t.Errorf("run summary %+v, want Quarantined with 3 read, 2 accepted, 1 quarantined", run)
+	}
+	if run.ConfigHash != hash {
+		t.Errorf("the run used config %s, the controller rendered %s", run.ConfigHash, hash)
+	}
+	if run.AmountTotal != "34.50" || run.AmountLoaded != "35.00" || !strings.HasPrefix(run.LedgerHash, "sha256:") {
+		t.Errorf("financial totals %s read / %s loaded, ledger %q", run.AmountTotal, run.AmountLoaded, run.LedgerHash)
+	}
+	if strings.Contains(string(out), "sk_live_contract") {
+		t.Error("the token appeared in the output")
+	}
+
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	known, _ := st.ExistingEvents(context.Background(), "media/billing-stripe", []string{"evt_1", "evt_2", "evt_3"})
+	if !known["evt_1"] || !known["evt_3"] {
+		t.Errorf("events stored: %v", known)
+	}
+	// In the pod the summary goes to the default termination-message path,
+	// which is where `journey ingest` writes unless told otherwise.
+	if c.TerminationMessagePath != corev1.TerminationMessagePathDefault || !strings.Contains(helpOf(), corev1.TerminationMessagePathDefault) {
+		t.Errorf("the container reports at %q; journey ingest writes elsewhere by default", c.TerminationMessagePath)
+	}
+}
+
+// runPod runs a rendered pod's one container as a process, as the kubelet
+// would run it: its ConfigMap and Secrets written where they are mounted,
+// env references resolved, a termination-message file given. secretsFlag,
+// if set, is the command's flag for where Secrets are mounted. It returns
+// the termination message and the output.
+func runPod(t *testing.T, root string, pod corev1.PodSpec, cm *corev1.ConfigMap, secrets map[string]map[string]string, secretsFlag string) (msg, out []byte, err error) {
+	t.Helper()
+	c := pod.Containers[0]
 	mounts := map[string]string{} // mount path in the pod → folder here
 	for _, m := range c.VolumeMounts {
 		mounts[m.MountPath] = filepath.Join(root, "mnt", m.Name)
@@ -137,23 +190,26 @@ func TestIngestPodTemplateRunsAndReportsToTheController(t *testing.T) {
 			}
 		}
 	}
-	// Secrets are mounted one folder each under runconfig.SecretsDir; here
-	// they are one folder each under a stand-in for it.
-	secretsDir := filepath.Join(root, "secrets")
-	for _, m := range c.VolumeMounts {
-		if strings.HasPrefix(m.MountPath, runconfig.SecretsDir+"/") {
-			name := strings.TrimPrefix(m.MountPath, runconfig.SecretsDir+"/")
-			if err := os.MkdirAll(secretsDir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Symlink(mounts[m.MountPath], filepath.Join(secretsDir, name)); err != nil {
-				t.Fatal(err)
+	if secretsFlag != "" {
+		// Secrets are mounted one folder each under runconfig.SecretsDir;
+		// here they are one folder each under a stand-in for it.
+		secretsDir := filepath.Join(root, "secrets")
+		if err := os.MkdirAll(secretsDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range c.VolumeMounts {
+			if strings.HasPrefix(m.MountPath, runconfig.SecretsDir+"/") {
+				name := strings.TrimPrefix(m.MountPath, runconfig.SecretsDir+"/")
+				if err := os.Symlink(mounts[m.MountPath], filepath.Join(secretsDir, name)); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
+		args = append(args, secretsFlag, secretsDir)
 	}
 	termLog := filepath.Join(root, "termination-log")
 	write(t, termLog, "")
-	args = append(args, "--secrets-dir", secretsDir, "--termination-log", termLog)
+	args = append(args, "--termination-log", termLog)
 	cmd := journeyCommand(args...)
 	for _, e := range c.Env {
 		switch {
@@ -164,52 +220,12 @@ func TestIngestPodTemplateRunsAndReportsToTheController(t *testing.T) {
 			cmd.Env = append(cmd.Env, e.Name+"="+secrets[ref.Name][ref.Key])
 		}
 	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("journey %s: %v\n%s", strings.Join(c.Args, " "), err, out)
+	out, err = cmd.CombinedOutput()
+	msg, rerr := os.ReadFile(termLog)
+	if rerr != nil {
+		t.Fatal(rerr)
 	}
-
-	// What the controller reads.
-	msg, err := os.ReadFile(termLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(msg) > 4096 {
-		t.Errorf("termination message of %d bytes; the kubelet keeps 4096", len(msg))
-	}
-	var run v1alpha1.RunSummary
-	dec := json.NewDecoder(strings.NewReader(string(msg)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&run); err != nil {
-		t.Fatalf("termination message %q does not decode as status.lastRun: %v", msg, err)
-	}
-	if run.Outcome != v1alpha1.RunQuarantined || run.Read != 3 || run.Accepted != 2 || run.Quarantined != 1 {
-		t.Errorf("run summary %+v, want Quarantined with 3 read, 2 accepted, 1 quarantined", run)
-	}
-	if run.ConfigHash != hash {
-		t.Errorf("the run used config %s, the controller rendered %s", run.ConfigHash, hash)
-	}
-	if run.AmountTotal != "34.50" || run.AmountLoaded != "35.00" || !strings.HasPrefix(run.LedgerHash, "sha256:") {
-		t.Errorf("financial totals %s read / %s loaded, ledger %q", run.AmountTotal, run.AmountLoaded, run.LedgerHash)
-	}
-	if strings.Contains(string(out), "sk_live_contract") {
-		t.Error("the token appeared in the output")
-	}
-
-	st, err := store.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	known, _ := st.ExistingEvents(context.Background(), "media/billing-stripe", []string{"evt_1", "evt_2", "evt_3"})
-	if !known["evt_1"] || !known["evt_3"] {
-		t.Errorf("events stored: %v", known)
-	}
-	// In the pod the summary goes to the default termination-message path,
-	// which is where `journey ingest` writes unless told otherwise.
-	if c.TerminationMessagePath != corev1.TerminationMessagePathDefault || !strings.Contains(helpOf(), corev1.TerminationMessagePathDefault) {
-		t.Errorf("the container reports at %q; journey ingest writes elsewhere by default", c.TerminationMessagePath)
-	}
+	return msg, out, err
 }
 
 func helpOf() string {

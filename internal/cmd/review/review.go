@@ -32,9 +32,6 @@ import (
 // ErrReviewFailed makes the process exit non-zero, so the Job records it.
 var ErrReviewFailed = errors.New("the review failed")
 
-// ConfigFileName is the review's configuration in its Job's ConfigMap.
-const ConfigFileName = "review.json"
-
 type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
@@ -43,7 +40,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 // Run parses args and applies one review.
 func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("review", flag.ContinueOnError)
-	config := fs.String("config", "", "a QuarantineReview's configuration, as its Job mounts it ("+runconfig.Dir+"/"+ConfigFileName+")")
+	config := fs.String("config", "", "a QuarantineReview's configuration, as its Job mounts it ("+runconfig.Path()+")")
 	dsn := fs.String("store", os.Getenv(runconfig.StoreDSNEnv), "store DSN; default $"+runconfig.StoreDSNEnv)
 	termLog := fs.String("termination-log", "/dev/termination-log", "file the result is written to for the controller; skipped if absent")
 	source := fs.String("source", "", "locally: the source, as namespace/name")
@@ -98,6 +95,10 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	s.Reviewer, s.LedgerHash = req.Reviewer, res.LedgerHash
 	at := metav1.NewTime(res.At)
 	s.CompletionTime = &at
+	if !res.OldestHeld.IsZero() {
+		oldest := metav1.NewTime(res.OldestHeld)
+		s.OldestRecordTime = &oldest
+	}
 	if p, err := st.Pending(ctx, []string{req.Source}); err == nil {
 		s.SourceQuarantine = ingest.QuarantineStatus(p[req.Source], time.Now())
 	}
