@@ -145,6 +145,8 @@ type sourceView struct {
 	Duplicates, Quarantined  string
 	Rejected                 string
 	Exceptions               []exceptionView
+	// Pending review: how many, and how long the oldest has waited.
+	Pending, PendingAge string
 }
 
 type exceptionView struct{ Check, Count string }
@@ -231,7 +233,10 @@ func newView(s journey.Snapshot, refresh int) view {
 	}
 
 	for _, src := range s.Sources {
-		sv := sourceView{Name: src.Name, Touchpoint: src.Touchpoint, System: src.System, Financial: src.Financial}
+		sv := sourceView{Name: src.Name, Touchpoint: src.Touchpoint, System: src.System, Financial: src.Financial, Pending: count(src.Pending)}
+		if src.Pending > 0 && !src.OldestPending.IsZero() {
+			sv.PendingAge = waited(s.EvaluatedAt.Sub(src.OldestPending))
+		}
 		if r := src.LastRun; r != nil {
 			sv.HasRun = true
 			sv.Outcome, sv.Message, sv.FinishedAt = cmp.Or(r.Outcome, "Unknown"), r.Message, when(r.FinishedAt)

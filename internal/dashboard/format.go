@@ -93,3 +93,16 @@ func num(f float64) string {
 	}
 	return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64)
 }
+
+// waited writes how long something has waited: 5d, 7h, 12m.
+func waited(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	case d > 0:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	}
+	return "0m"
+}

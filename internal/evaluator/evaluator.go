@@ -332,8 +332,15 @@ func (e *Evaluator) Run(ctx context.Context, interval time.Duration) {
 
 func (e *Evaluator) sourceStates(ctx context.Context) []journey.SourceState {
 	out := make([]journey.SourceState, 0, len(e.cfg.Sources))
+	pending, err := e.store.Pending(ctx, nil)
+	if err != nil {
+		e.log.Error(err, "reading what the sources hold for review")
+	}
 	for _, s := range e.cfg.Sources {
 		st := journey.SourceState{Name: s.Name, Touchpoint: s.Touchpoint, System: s.System, Financial: s.Financial}
+		if p, ok := pending[e.cfg.Namespace+"/"+s.Name]; ok {
+			st.Pending, st.OldestPending = p.Pending, p.Oldest
+		}
 		if runs, err := e.store.Runs(ctx, e.cfg.Namespace+"/"+s.Name, 1); err == nil && len(runs) == 1 {
 			r := runs[0]
 			st.LastRun = &journey.RunState{ID: r.ID, Outcome: r.Outcome, Message: r.Message, FinishedAt: r.FinishedAt,

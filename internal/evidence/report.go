@@ -31,23 +31,23 @@ type Options struct {
 
 // Report is the evidence.
 type Report struct {
-	GeneratedAt time.Time    `json:"generatedAt"`
-	Source      string       `json:"source,omitempty"`
-	From        *time.Time   `json:"from,omitempty"`
-	To          *time.Time   `json:"to,omitempty"`
-	Ledger      LedgerCheck  `json:"ledger"`
-	Runs        []Run        `json:"runs"`
-	Days        []Day        `json:"days"`
-	Reviews     []Review     `json:"reviews"`
-	Changes     []Change     `json:"configurationChanges"`
-	Pending     []Pending    `json:"pending"`
-	Totals      Counts       `json:"totals"`
-	Unbalanced  int          `json:"unbalanced"`
-	Incomplete  int          `json:"incomplete"`
-	Sources     []string     `json:"sources"`
-	Entries     int          `json:"entries"`
-	Problems    []string     `json:"problems,omitempty"`
-	ledgerError error        `json:"-"`
+	GeneratedAt time.Time   `json:"generatedAt"`
+	Source      string      `json:"source,omitempty"`
+	From        *time.Time  `json:"from,omitempty"`
+	To          *time.Time  `json:"to,omitempty"`
+	Ledger      LedgerCheck `json:"ledger"`
+	Runs        []Run       `json:"runs"`
+	Days        []Day       `json:"days"`
+	Reviews     []Review    `json:"reviews"`
+	Changes     []Change    `json:"configurationChanges"`
+	Pending     []Pending   `json:"pending"`
+	Totals      Counts      `json:"totals"`
+	Unbalanced  int         `json:"unbalanced"`
+	Incomplete  int         `json:"incomplete"`
+	Sources     []string    `json:"sources"`
+	Entries     int         `json:"entries"`
+	Problems    []string    `json:"problems,omitempty"`
+	ledgerError error       `json:"-"`
 }
 
 // LedgerCheck is what verifying the ledger found when the report was made.
@@ -171,9 +171,10 @@ type Review struct {
 	Amount     string    `json:"amount,omitempty"`
 	Currency   string    `json:"currency,omitempty"`
 	// TimeToResolve is how long the reviewed records waited: the decision's
-	// time less the time the oldest of them was held (and the mean).
-	TimeToResolve     Duration `json:"timeToResolve"`
-	MeanTimeToResolve Duration `json:"meanTimeToResolve"`
+	// time less the time the oldest of them was held (and the mean), in
+	// seconds in JSON.
+	TimeToResolve     Duration `json:"timeToResolveSeconds"`
+	MeanTimeToResolve Duration `json:"meanTimeToResolveSeconds"`
 	LedgerHash        string   `json:"ledgerHash"`
 }
 
@@ -192,14 +193,23 @@ type Pending struct {
 	Source  string               `json:"source"`
 	Pending int64                `json:"pending"`
 	Oldest  *time.Time           `json:"oldest,omitempty"`
-	Age     Duration             `json:"age"`
+	Age     Duration             `json:"ageSeconds"`
 	ByCheck []store.CheckPending `json:"byCheck,omitempty"`
 }
 
-// Duration marshals as Go's duration text.
+// Duration is a wait; in JSON, in seconds.
 type Duration time.Duration
 
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).Seconds()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s float64
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*d = Duration(s * float64(time.Second))
+	return nil
+}
 
 func (d Duration) String() string {
 	t := time.Duration(d)

@@ -102,6 +102,9 @@ type SourceState struct {
 	Name, Touchpoint, System string
 	Financial                bool
 	LastRun                  *RunState
+	// Pending records wait for review, the oldest held at OldestPending.
+	Pending       int64
+	OldestPending time.Time
 }
 
 // RunState is a source's last run as the store recorded it.

@@ -127,6 +127,9 @@ spec:
   touchpoint: billing
   system: stripe
   financial: true
+  compliance:                   # who may release or discard what it quarantines
+    reviewers: {groups: [finance-controllers]}
+    reviewWithin: 72h
   batch:
     schedule: "*/15 * * * *"
     timeZone: Etc/UTC

@@ -14,8 +14,8 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"time"
 
+	"github.com/cjm-dev/journey-operator/internal/cmd/cmdflag"
 	"github.com/cjm-dev/journey-operator/internal/evidence"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
@@ -42,12 +42,6 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	return fmt.Errorf("unknown subcommand %q\n%s", args[0], usage)
 }
 
-// listFlag collects a repeated flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
 func openStore(ctx context.Context, dsn string) (store.Store, error) {
 	if dsn == "" {
 		return nil, fmt.Errorf("no store: pass --store or set %s", runconfig.StoreDSNEnv)
@@ -58,7 +52,7 @@ func openStore(ctx context.Context, dsn string) (store.Store, error) {
 func verify(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	dsn := fs.String("store", os.Getenv(runconfig.StoreDSNEnv), "store DSN; default $"+runconfig.StoreDSNEnv)
-	var anchors listFlag
+	var anchors cmdflag.List
 	fs.Var(&anchors, "anchor", "an entry hash recorded outside the store (a source's status.lastRun.ledgerHash, an Event); repeatable")
 	kubeconfig := fs.String("kubeconfig", "", "also check every ledger hash the cluster's TouchpointSources and QuarantineReviews recorded")
 	namespace := fs.String("namespace", "", "with --kubeconfig: only this namespace's objects")
@@ -140,17 +134,17 @@ func report(ctx context.Context, args []string, stdout io.Writer) error {
 	from := fs.String("from", "", "only entries at or after this time (RFC 3339 or 2006-01-02)")
 	to := fs.String("to", "", "only entries before this time (RFC 3339 or 2006-01-02)")
 	output := fs.String("output", "table", "table, csv, json or html")
-	var anchors listFlag
+	var anchors cmdflag.List
 	fs.Var(&anchors, "anchor", "an entry hash recorded outside the store, checked by the report's verification; repeatable")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	o := evidence.Options{Source: *source, Anchors: anchors}
 	var err error
-	if o.From, err = parseTime("--from", *from); err != nil {
+	if o.From, err = cmdflag.Time("--from", *from); err != nil {
 		return err
 	}
-	if o.To, err = parseTime("--to", *to); err != nil {
+	if o.To, err = cmdflag.Time("--to", *to); err != nil {
 		return err
 	}
 	if !o.From.IsZero() && !o.To.IsZero() && !o.From.Before(o.To) {
@@ -172,18 +166,6 @@ func report(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	return evidence.Write(stdout, rep, *output)
-}
-
-func parseTime(flag, v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	for _, layout := range []string{time.RFC3339, "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%s %q: want an RFC 3339 time (2026-11-30T00:00:00Z) or a date (2026-11-30)", flag, v)
 }
 
 func contains(list []string, v string) bool {

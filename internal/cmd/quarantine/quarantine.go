@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cjm-dev/journey-operator/internal/cmd/cmdflag"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
 )
@@ -120,10 +121,10 @@ func list(ctx context.Context, args []string, stdout io.Writer) error {
 		f.RunIDs = []string{*run}
 	}
 	var err error
-	if f.From, err = ParseTime("--from", *from); err != nil {
+	if f.From, err = cmdflag.Time("--from", *from); err != nil {
 		return err
 	}
-	if f.To, err = ParseTime("--to", *to); err != nil {
+	if f.To, err = cmdflag.Time("--to", *to); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *dsn)
@@ -238,17 +239,4 @@ func show(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "  %q\n", r.RawText)
 	}
 	return nil
-}
-
-// ParseTime reads a flag's time: RFC 3339 or a date; "" is none.
-func ParseTime(flag, v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	for _, layout := range []string{time.RFC3339, "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%s %q: want an RFC 3339 time (2026-11-30T00:00:00Z) or a date (2026-11-30)", flag, v)
 }

@@ -23,7 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
-	"github.com/cjm-dev/journey-operator/internal/cmd/quarantine"
+	"github.com/cjm-dev/journey-operator/internal/cmd/cmdflag"
 	"github.com/cjm-dev/journey-operator/internal/ingest"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
@@ -31,11 +31,6 @@ import (
 
 // ErrReviewFailed makes the process exit non-zero, so the Job records it.
 var ErrReviewFailed = errors.New("the review failed")
-
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // Run parses args and applies one review.
 func Run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -48,7 +43,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	reason := fs.String("reason", "", "locally: why, at least 10 characters (recorded in the ledger)")
 	as := fs.String("as", "", "locally: who you are (recorded in the ledger as self-declared)")
 	id := fs.String("id", "", "locally: the review's ID; default: derived from the review, so that running it again changes nothing")
-	var runs, checks, events listFlag
+	var runs, checks, events cmdflag.List
 	fs.Var(&runs, "run-id", "locally: select records held by this run; repeatable")
 	fs.Var(&checks, "check", "locally: select records held by this check; repeatable")
 	fs.Var(&events, "event-id", "locally: select records of this event ID; repeatable")
@@ -153,10 +148,10 @@ func fromFlags(source, decision, reason, as, id string, runs, checks, events []s
 	req := store.ReviewRequest{Source: source, Decision: decision, Reviewer: as, Reason: reason, Identified: "self-declared",
 		Selection: store.ReviewSelection{RunIDs: runs, Checks: checks, EventIDs: events}}
 	var err error
-	if req.Selection.From, err = quarantine.ParseTime("--from", from); err != nil {
+	if req.Selection.From, err = cmdflag.Time("--from", from); err != nil {
 		return req, err
 	}
-	if req.Selection.To, err = quarantine.ParseTime("--to", to); err != nil {
+	if req.Selection.To, err = cmdflag.Time("--to", to); err != nil {
 		return req, err
 	}
 	req.ID = id
@@ -209,10 +204,10 @@ func printText(w io.Writer, rep runconfig.ReviewReport) {
 	}
 	fmt.Fprintln(w)
 	if s.AmountReleased != "" {
-		fmt.Fprintf(w, "amount released: %s %s\n", s.AmountReleased, s.Currency)
+		fmt.Fprintf(w, "amount released: %s\n", strings.TrimSpace(s.AmountReleased+" "+s.Currency))
 	}
 	if s.AmountDiscarded != "" {
-		fmt.Fprintf(w, "amount discarded: %s %s\n", s.AmountDiscarded, s.Currency)
+		fmt.Fprintf(w, "amount discarded: %s\n", strings.TrimSpace(s.AmountDiscarded+" "+s.Currency))
 	}
 	fmt.Fprintf(w, "reviewer %s; ledger entry %s\n", s.Reviewer, s.LedgerHash)
 	if q := s.SourceQuarantine; q != nil {

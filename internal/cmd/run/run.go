@@ -48,7 +48,11 @@ type SourceResult struct {
 	Rejected    int64                        `json:"rejected"`
 	Warnings    int64                        `json:"warnings"`
 	Checks      map[string]ingest.CheckCount `json:"checks"`
-	finished    time.Time
+	// Pending records wait for review after the run, the oldest held at
+	// OldestPending.
+	Pending       int64      `json:"pending"`
+	OldestPending *time.Time `json:"oldestPending,omitempty"`
+	finished      time.Time
 }
 
 // Output is the whole of `--output json`.
@@ -168,6 +172,17 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		out.Sources = append(out.Sources, res)
 	}
+	pending, err := st.Pending(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for i := range out.Sources {
+		s := &out.Sources[i]
+		if p, ok := pending[s.Namespace+"/"+s.Name]; ok {
+			oldest := p.Oldest
+			s.Pending, s.OldestPending = p.Pending, &oldest
+		}
+	}
 	for _, m := range folder.Maps {
 		res, err := evaluateMap(ctx, st, env, folder, m, judgeAt())
 		if err != nil {
@@ -254,6 +269,9 @@ func sourceStates(f *local.Folder, m v1alpha1.JourneyMap, results []SourceResult
 			}
 			st.LastRun = &journey.RunState{Outcome: r.Outcome, Message: r.Message, FinishedAt: r.finished,
 				Read: r.Read, Accepted: r.Accepted, Duplicates: r.Duplicates, Quarantined: r.Quarantined, Rejected: r.Rejected, Exceptions: ex}
+			if r.OldestPending != nil {
+				st.Pending, st.OldestPending = r.Pending, *r.OldestPending
+			}
 		}
 		out = append(out, st)
 	}
@@ -288,7 +306,21 @@ func printText(w io.Writer, out Output) {
 			fmt.Fprintf(w, "  %s: %s\n", s.Name, s.Message)
 		}
 		for _, c := range ingest.SortedChecks(s.Checks) {
-			fmt.Fprintf(w, "  %s: check %s failed %d times\n", s.Name, c, s.Checks[c].Failed)
+			n := s.Checks[c].Failed
+			fmt.Fprintf(w, "  %s: check %s failed %d %s\n", s.Name, c, n, plural(n, "time", "times"))
+		}
+	}
+	var waiting []SourceResult
+	for _, s := range out.Sources {
+		if s.Pending > 0 {
+			waiting = append(waiting, s)
+		}
+	}
+	if len(waiting) > 0 {
+		fmt.Fprintln(w, "\nPending review (journey quarantine list shows them; journey review releases or discards them):")
+		for _, s := range waiting {
+			fmt.Fprintf(w, "  %s: %d %s, the oldest held %s (waiting %s)\n", s.Name, s.Pending, plural(s.Pending, "record", "records"),
+				s.OldestPending.UTC().Format(time.RFC3339), time.Since(*s.OldestPending).Round(time.Minute))
 		}
 	}
 	for _, m := range out.Maps {
@@ -388,4 +420,11 @@ func ready(i int, batch []local.Source, needs []map[string]bool, done []bool) bo
 		}
 	}
 	return true
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
