@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -141,5 +142,48 @@ func TestStripeDeliveries(t *testing.T) {
 	resp, err := http.Get(srv.URL + "/stripe")
 	if err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %v %v", resp.StatusCode, err)
+	}
+}
+
+// The same delivery sent several times at once (a sender's retry racing
+// the first attempt): stored once, answered accepted once and duplicate
+// otherwise, and counted accepted by exactly one ledger entry.
+func TestSimultaneousDeliveries(t *testing.T) {
+	srv, st := newServer(t)
+	body := event("evt_race", 4200)
+	const n = 8
+	outcomes := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			status, resp, text := post(t, srv, body, signed(body, current, now))
+			if status != 200 {
+				t.Errorf("delivery %d: %d %s", i, status, text)
+			}
+			outcomes[i] = resp.Outcome
+		})
+	}
+	wg.Wait()
+	accepted := 0
+	for _, o := range outcomes {
+		if o == receiver.OutcomeAccepted {
+			accepted++
+		} else if o != receiver.OutcomeDuplicate {
+			t.Errorf("outcome %q", o)
+		}
+	}
+	entries, err := st.LedgerEntries(context.Background(), store.LedgerFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inLedger int64
+	for _, e := range entries {
+		inLedger += e.Accepted
+	}
+	if accepted != 1 || inLedger != 1 {
+		t.Fatalf("%d deliveries answered accepted, %d accepted in the ledger; want 1 and 1 (outcomes %v)", accepted, inLedger, outcomes)
+	}
+	if _, err := st.Verify(context.Background(), store.VerifyOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
