@@ -88,4 +88,3 @@ type CheckPending struct {
 	// +optional
 	OldestPendingTime *metav1.Time `json:"oldestPendingTime,omitempty"`
 }
-

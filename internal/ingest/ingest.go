@@ -9,8 +9,8 @@ package ingest
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -95,9 +95,9 @@ type totals struct {
 	// Amounts of the records read, and of what became of them; for
 	// financial sources, as the store counted what it inserted.
 	amountRead, amountLoaded, amountDuplicates, amountQuarantined, amountRejected *big.Rat
-	currencies                                                  map[string]bool
-	failed                                                      map[string]int64
-	newest                                                      time.Time
+	currencies                                                                    map[string]bool
+	failed                                                                        map[string]int64
+	newest                                                                        time.Time
 }
 
 // Run ingests one batch source once. It returns the run's summary; the error

@@ -204,7 +204,7 @@ type Result struct {
 	// AmountRead sums the amounts of every mapped record; AmountLoaded those
 	// of the accepted events, AmountRejected those of the rejected records.
 	AmountRead, AmountLoaded, AmountRejected *big.Rat
-	Currencies               map[string]bool
+	Currencies                               map[string]bool
 	// Newest is the latest occurredAt among mapped records.
 	Newest time.Time
 }

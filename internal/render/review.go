@@ -24,7 +24,7 @@ func NamesForReview(name string) ReviewNames {
 func reviewMeta(rev *v1alpha1.QuarantineReview, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{
 		Name: name, Namespace: rev.Namespace,
-		Labels: labels(ComponentReview, rev.Name, map[string]string{LabelReview: rev.Name, LabelSource: rev.Spec.Source}),
+		Labels:          labels(ComponentReview, rev.Name, map[string]string{LabelReview: rev.Name, LabelSource: rev.Spec.Source}),
 		OwnerReferences: ownerRef(rev, reviewGVK),
 	}
 }
