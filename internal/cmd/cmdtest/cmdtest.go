@@ -27,6 +27,12 @@ func Backends() []Backend {
 	}
 }
 
+// T is what Fill needs of a test: a testing.T or Ginkgo's GinkgoT().
+type T interface {
+	Helper()
+	Fatal(args ...any)
+}
+
 // Billing is the financial source the fixtures write.
 const Billing = "media/billing-stripe"
 
@@ -41,7 +47,7 @@ func payment(id string, amount float64) store.Event {
 // Fill writes one run of the billing source: 4 invoices loaded, 2 negative
 // ones held by amount-non-negative, 1 record that never decoded, and the
 // run's closing entry. It returns the closing entry's hash.
-func Fill(t *testing.T, dsn string) string {
+func Fill(t T, dsn string) string {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, dsn)
