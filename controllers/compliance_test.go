@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/render"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
@@ -63,7 +65,12 @@ var _ = Describe("AuditCompliant", func() {
 			g.Expect(condition(s, "AuditCompliant")).To(Equal(
 				"False/ReviewOverdue: 2 records pending for more than 30m0s, oldest 1h (amount-non-negative 2)"))
 			g.Expect(s.Status.Quarantine.Pending).To(Equal(int64(2)))
+			g.Expect(metricValue("journey_quarantine_pending_records", "source", "billing", "namespace", ns)).To(Equal(2.0))
+			g.Expect(metricValue("journey_quarantine_pending_records_by_check", "source", "billing", "check", "amount-non-negative")).To(Equal(2.0))
+			g.Expect(metricValue("journey_quarantine_oldest_pending_timestamp_seconds", "source", "billing", "namespace", ns)).To(
+				Equal(float64(now.Add(-time.Hour).Unix())))
 		}, timeout).Should(Succeed())
+		Expect(eventNotes(ns, "billing")).To(ContainElement(ContainSubstring("run run-1 quarantined: read 10, accepted 7, duplicates 1, quarantined 2, rejected 0; ledger sha256:run-1")))
 
 		// A completed review reports what the source holds after it.
 		rev := &v1alpha1.QuarantineReview{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rel-1"}, Spec: v1alpha1.QuarantineReviewSpec{
@@ -78,6 +85,10 @@ var _ = Describe("AuditCompliant", func() {
 			s := getSource(ns, "billing")
 			g.Expect(condition(s, "AuditCompliant")).To(HavePrefix("True/Compliant: run run-1 is in the audit ledger (sha256:run-1) and balances"))
 			g.Expect(s.Status.Quarantine.Pending).To(BeZero())
+			g.Expect(metricValue("journey_quarantine_pending_records", "source", "billing", "namespace", ns)).To(BeZero())
+			g.Expect(metricValue("journey_quarantine_reviews_total", "source", "billing", "decision", "Release")).To(Equal(1.0))
+			g.Expect(metricValue("journey_quarantine_time_to_resolve_seconds", "source", "billing", "decision", "Release")).To(Equal(3600.0),
+				"the histogram's sum: one review whose oldest record waited an hour")
 		}, timeout).Should(Succeed())
 
 		// A run that does not balance in amounts, then one after which the
@@ -233,3 +244,37 @@ var _ = Describe("QuarantineReview", func() {
 		Consistently(func() string { return getReview(ns, "done").ResourceVersion }, 2*time.Second, 200*time.Millisecond).Should(Equal(rv))
 	})
 })
+
+// metricValue reads a series from the manager's registry (the one its
+// /metrics serves): a gauge's or counter's value, a histogram's sum; -1
+// when no series has those labels.
+func metricValue(name string, labels ...string) float64 {
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue next
+				}
+			}
+			switch {
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Histogram != nil:
+				return m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return -1
+}

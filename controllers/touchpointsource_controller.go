@@ -278,8 +278,14 @@ func (r *TouchpointSourceReconciler) record(src *v1alpha1.TouchpointSource, run 
 	if !announce {
 		return
 	}
-	r.event(src, false, ReasonRunSucceeded, "run %s %s: read %d, accepted %d, duplicates %d, quarantined %d, rejected %d",
+	msg := fmt.Sprintf("run %s %s: read %d, accepted %d, duplicates %d, quarantined %d, rejected %d",
 		run.ID, strings.ToLower(string(run.Outcome)), run.Read, run.Accepted, run.Duplicates, run.Quarantined, run.Rejected)
+	if run.LedgerHash != "" {
+		// Events keep the ledger's head outside the store too: an anchor
+		// for `journey audit verify`.
+		msg += "; ledger " + run.LedgerHash
+	}
+	r.event(src, false, ReasonRunSucceeded, "%s", msg)
 }
 
 // runFromPod reads a finished ingest pod's run report from its termination
