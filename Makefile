@@ -23,30 +23,40 @@ help: ## Show this help.
 ##@ Demo
 
 DEMO_DIR ?= demo
+DEMO_STORE = sqlite://$(CURDIR)/$(DEMO_DIR)/journey.db
 
 .PHONY: demo
-demo: ## A streaming service's journey on your laptop: sample data, lint, ingest, funnel, alerts, the journey map page. No cluster.
+demo: ## A streaming service's journey on your laptop: sample data, lint, ingest, funnel, alerts, the journey map page, a quarantine review and the audit evidence. No cluster.
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/journey .
 	rm -rf $(DEMO_DIR)
 	bin/journey sample-data --out $(DEMO_DIR) --quiet
 	bin/journey lint -f $(DEMO_DIR)
 	@asof=$$(sed -n 's/.*"asOf": *"\([^"]*\)".*/\1/p' $(DEMO_DIR)/expected.json | head -1); \
 	echo "journey run -f $(DEMO_DIR) --as-of $$asof   (the dataset judged as of its last day)"; \
-	bin/journey run -f $(DEMO_DIR) --store sqlite://$(CURDIR)/$(DEMO_DIR)/journey.db --as-of $$asof --html $(DEMO_DIR)
-	@echo; echo "journey audit verify   (the billing source is financial: every batch is in a hash-chained ledger)"
-	bin/journey audit verify --store sqlite://$(CURDIR)/$(DEMO_DIR)/journey.db
-	@echo; echo "Open $(DEMO_DIR)/default-streaming-journey.html for the journey map. Quarantined records, with the check"
-	@echo "and the reason, are in $(DEMO_DIR)/journey.db (table quarantine)."
+	bin/journey run -f $(DEMO_DIR) --store $(DEMO_STORE) --as-of $$asof --html $(DEMO_DIR)
+	@echo; echo "journey quarantine list   (what the financial source holds for review, and why)"
+	bin/journey quarantine list --store $(DEMO_STORE) --source default/billing-stripe --status Pending --limit 8
+	@echo; echo "journey review   (a reviewer releases the negative invoices: credit notes; one ledger entry names who and why)"
+	bin/journey review --store $(DEMO_STORE) --source default/billing-stripe --check amount-non-negative --decision Release \
+	  --reason "credit notes booked as negative invoices; confirmed with AR (FIN-231)" --as carol@example.com
+	@echo; echo "journey audit verify   (every entry recomputed from the rows it covers)"
+	bin/journey audit verify --store $(DEMO_STORE)
+	@echo; echo "journey audit report   (completeness and accuracy: read = accepted + duplicates + quarantined + rejected)"
+	bin/journey audit report --store $(DEMO_STORE)
+	bin/journey audit report --store $(DEMO_STORE) --output html > $(DEMO_DIR)/audit-report.html
+	@echo; echo "Open $(DEMO_DIR)/default-streaming-journey.html for the journey map and $(DEMO_DIR)/audit-report.html for the"
+	@echo "audit evidence. Try: bin/journey quarantine show --store $(DEMO_STORE) <ID>"
 
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate CRDs and RBAC from markers; copy the CRDs into the chart.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+manifests: ## Generate CRDs, RBAC and webhook configurations from markers; copy them into the chart.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
 	mkdir -p $(CHART_DIR)/crds
 	rm -f $(CHART_DIR)/crds/*.yaml
 	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
 	mkdir -p $(CHART_DIR)/files && cp config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml
+	cp config/webhook/manifests.yaml $(CHART_DIR)/files/webhook-manifests.yaml
 
 .PHONY: generate
 generate: ## Generate DeepCopy methods from markers.
@@ -64,8 +74,13 @@ vet: ## Run go vet.
 setup-envtest: ## Build kube-apiserver, etcd and kubectl for tests (cached in ~/.cache/journey-operator).
 	hack/setup-envtest.sh
 
+.PHONY: test-deps
+test-deps: ## Install what the tests need when it is missing (Debian's postgresql and chromium); print what is installed.
+	bash hack/postgres.sh
+	bash hack/chromium.sh
+
 .PHONY: test
-test: manifests generate fmt vet ## Run all tests against a real kube-apiserver + etcd.
+test: test-deps manifests generate fmt vet ## Run all tests against a real kube-apiserver + etcd, PostgreSQL and Chromium.
 	assets="$$(hack/setup-envtest.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT)
 
@@ -99,8 +114,8 @@ build: manifests generate fmt vet ## Build the journey binary into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/journey .
 
 .PHONY: run
-run: manifests generate fmt vet ## Run the manager against the cluster in ~/.kube/config.
-	$(GO) run . manager --metrics-bind-address=0 --health-probe-bind-address=:8081
+run: manifests generate fmt vet ## Run the manager against the cluster in ~/.kube/config (without its admission webhooks).
+	$(GO) run . manager --metrics-bind-address=0 --health-probe-bind-address=:8081 --enable-webhooks=false
 
 .PHONY: docker-build
 docker-build: ## Build the operator image $(IMG) (see Dockerfile).

@@ -96,66 +96,50 @@ type pgQuerier interface {
 // selects, and the reviewed records that reviewedWhere selects.
 func pgReadRows(ctx context.Context, q pgQuerier, where, reviewedWhere string, args []any,
 	events func(int64, *digestEvent) error, quarantine func(int64, *digestQuarantine) error, reviewed func(int64, *digestReviewed) error) error {
-	if events != nil {
-		rows, err := q.Query(ctx, `SELECT `+pgDigestEventCols+` FROM events `+where, args...)
+	each := func(query string, scan func(pgx.Rows) error) error {
+		rows, err := q.Query(ctx, query, args...)
 		if err != nil {
 			return err
 		}
-		var entry int64
-		var r digestEvent
+		defer rows.Close()
 		for rows.Next() {
-			if err := scanPgDigestEvent(rows, &entry, &r); err != nil {
-				rows.Close()
-				return err
-			}
-			if err := events(entry, &r); err != nil {
-				rows.Close()
+			if err := scan(rows); err != nil {
 				return err
 			}
 		}
-		if err := rows.Err(); err != nil {
+		return rows.Err()
+	}
+	var entry int64
+	if events != nil {
+		var r digestEvent
+		if err := each(`SELECT `+pgDigestEventCols+` FROM events `+where, func(rows pgx.Rows) error {
+			if err := scanPgDigestEvent(rows, &entry, &r); err != nil {
+				return err
+			}
+			return events(entry, &r)
+		}); err != nil {
 			return err
 		}
 	}
 	if quarantine != nil {
-		rows, err := q.Query(ctx, `SELECT `+pgDigestQuarantineCols+` FROM quarantine `+where, args...)
-		if err != nil {
-			return err
-		}
-		var entry int64
 		var r digestQuarantine
-		for rows.Next() {
+		if err := each(`SELECT `+pgDigestQuarantineCols+` FROM quarantine `+where, func(rows pgx.Rows) error {
 			if err := scanPgDigestQuarantine(rows, &entry, &r); err != nil {
-				rows.Close()
 				return err
 			}
-			if err := quarantine(entry, &r); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		if err := rows.Err(); err != nil {
+			return quarantine(entry, &r)
+		}); err != nil {
 			return err
 		}
 	}
 	if reviewed != nil {
-		rows, err := q.Query(ctx, `SELECT `+pgDigestReviewedCols+` FROM quarantine `+reviewedWhere, args...)
-		if err != nil {
-			return err
-		}
-		var entry int64
 		var r digestReviewed
-		for rows.Next() {
+		if err := each(`SELECT `+pgDigestReviewedCols+` FROM quarantine `+reviewedWhere, func(rows pgx.Rows) error {
 			if err := rows.Scan(&entry, &r.ID, &r.Status); err != nil {
-				rows.Close()
 				return err
 			}
-			if err := reviewed(entry, &r); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		if err := rows.Err(); err != nil {
+			return reviewed(entry, &r)
+		}); err != nil {
 			return err
 		}
 	}

@@ -30,7 +30,7 @@ var _ = Describe("journey audit verify --kubeconfig", func() {
 		src := &journeyv1alpha1.TouchpointSource{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "billing-stripe"},
 			Spec: journeyv1alpha1.TouchpointSourceSpec{Touchpoint: "billing", Financial: true,
-				Batch: &journeyv1alpha1.BatchSource{Schedule: "@hourly", File: &journeyv1alpha1.FileConnector{Path: "/x", Format: "JSONLines"}},
+				Batch:   &journeyv1alpha1.BatchSource{Schedule: "@hourly", File: &journeyv1alpha1.FileConnector{Path: "/x", Format: "JSONLines"}},
 				Mapping: journeyv1alpha1.EventMapping{EventID: "record.id", UserID: "record.u", OccurredAt: "timestamp(record.t)", Type: "record.type"}},
 		}
 		Expect(k8s.Create(ctx, src)).To(Succeed())

@@ -36,7 +36,7 @@ var (
 		"replicas":         2,
 		"store":            map[string]any{"secretName": "media-store", "secretKey": "postgres-dsn"},
 		"serviceAccount":   map[string]any{"create": false, "name": "journey-sa"},
-		"rbac":             map[string]any{"aggregatedRoles": false},
+		"rbac":             map[string]any{"aggregatedRoles": false, "reviewerRole": false},
 		"metrics":          map[string]any{"service": map[string]any{"enabled": false}},
 		"extraArgs":        []any{"--zap-log-level=debug"},
 		"evaluatorMemory":  "2Gi",
@@ -46,6 +46,9 @@ var (
 		"tolerations":      []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "platform", "effect": "NoSchedule"}},
 		"resources":        map[string]any{"requests": map[string]any{"cpu": "100m", "memory": "128Mi"}},
 		"fullnameOverride": "journey-operator",
+		"gitopsIdentities": []any{"system:serviceaccount:argocd:argocd-application-controller", "gitlab-deployer"},
+		"webhook": map[string]any{"port": 10443, "certManager": map[string]any{
+			"enabled": true, "issuerRef": map[string]any{"kind": "ClusterIssuer", "name": "internal-ca"}}},
 	}
 )
 
@@ -68,7 +71,7 @@ var _ = Describe("the Helm chart", func() {
 				ensureNamespace(ns, nil)
 			}
 			Expect(applyDryRun(objs)).To(BeEmpty())
-			Expect(ofKind(objs, "CustomResourceDefinition")).To(HaveLen(3), "the CRDs from crds/")
+			Expect(ofKind(objs, "CustomResourceDefinition")).To(HaveLen(4), "the CRDs from crds/")
 		},
 		Entry("default values: a cluster-wide install", defaults),
 		Entry("watchNamespaces: a namespace-scoped install", namespaceScoped),
@@ -115,9 +118,15 @@ var _ = Describe("the Helm chart", func() {
 		Expect(args).NotTo(ContainElement(HavePrefix("--watch-namespaces")))
 	})
 
-	It("with watchNamespaces renders no ClusterRoleBinding and one RoleBinding in each watched namespace", func() {
+	It("with watchNamespaces renders one RoleBinding in each watched namespace and binds nothing cluster-wide but the webhook configurations by name", func() {
 		objs := mustRender(chrt, namespaceScoped)
-		Expect(ofKind(objs, "ClusterRoleBinding")).To(BeEmpty(), "a namespace-scoped install grants nothing cluster-wide")
+		crbs := ofKind(objs, "ClusterRoleBinding")
+		Expect(crbs).To(HaveLen(1), "a namespace-scoped install grants nothing cluster-wide but its two webhook configurations")
+		crb := as[rbacv1.ClusterRoleBinding](crbs[0])
+		for _, rule := range as[rbacv1.ClusterRole](byName(objs, "ClusterRole", crb.RoleRef.Name)).Rules {
+			Expect(rule.APIGroups).To(ConsistOf("admissionregistration.k8s.io"))
+			Expect(rule.ResourceNames).To(HaveLen(1), "each rule names its one webhook configuration")
+		}
 		for _, ns := range watched {
 			var found bool
 			for _, o := range ofKind(objs, "RoleBinding") {
@@ -142,12 +151,18 @@ var _ = Describe("the Helm chart", func() {
 		Expect(image).To(Equal("ghcr.io/cjm-dev/journey-operator:" + chrt.Metadata.AppVersion))
 		Expect(args).To(HaveExactElements("manager", "--leader-elect", "--metrics-bind-address=:8080",
 			"--health-probe-bind-address=:8081", "--image="+image, "--image-pull-policy=IfNotPresent",
-			"--store-secret-name=journey-store", "--store-secret-key=dsn"))
+			"--store-secret-name=journey-store", "--store-secret-key=dsn",
+			"--webhook-port=9443", "--webhook-cert-secret=journey-operator-webhook-cert", "--webhook-namespace=journey-system",
+			"--webhook-service=journey-operator-webhook",
+			"--mutating-webhook-configuration=journey-operator-mutating-webhook-configuration",
+			"--validating-webhook-configuration=journey-operator-validating-webhook-configuration"))
 
 		args, image = managerContainer(managerDeployment(mustRender(chrt, everythingElse)))
 		Expect(image).To(Equal("registry.example.com/journey-operator@sha256:" + strings.Repeat("ab", 32)))
 		Expect(args).To(ContainElements("--image="+image, "--image-pull-policy=Always",
-			"--store-secret-name=media-store", "--store-secret-key=postgres-dsn", "--evaluator-memory=2Gi", "--zap-log-level=debug"))
+			"--store-secret-name=media-store", "--store-secret-key=postgres-dsn", "--evaluator-memory=2Gi", "--zap-log-level=debug",
+			"--webhook-port=10443", "--webhook-cert-path=/tmp/k8s-webhook-server/serving-certs",
+			"--gitops-identities=system:serviceaccount:argocd:argocd-application-controller,gitlab-deployer"))
 	})
 
 	It("has liveness and readiness probes on /healthz and /readyz", func() {
@@ -163,7 +178,12 @@ var _ = Describe("the Helm chart", func() {
 	It("aggregates journey admin, editor and viewer roles into admin, edit and view, status read-only", func() {
 		objs := mustRender(chrt, defaults)
 		expectAggregatedRoles(objs, "journey-operator-admin", "journey-operator-editor", "journey-operator-viewer")
-		Expect(ofKind(mustRender(chrt, everythingElse), "ClusterRole")).To(HaveLen(1), "rbac.aggregatedRoles=false leaves only the manager's")
+		Expect(ofKind(mustRender(chrt, everythingElse), "ClusterRole")).To(HaveLen(1),
+			"rbac.aggregatedRoles=false and rbac.reviewerRole=false leave only the manager's (with cert-manager, no webhook-configuration role)")
+	})
+
+	It("has a reviewer role apart from the editor role", func() {
+		expectReviewerRole(mustRender(chrt, defaults), "journey-operator-reviewer")
 	})
 
 	DescribeTable("values.schema.json refuses a bad value, naming the field",
@@ -186,12 +206,17 @@ var _ = Describe("the Helm chart", func() {
 		Entry("a metrics port out of range", map[string]any{"metrics": map[string]any{"service": map[string]any{"port": 70000}}}, "at '/metrics/service/port'"),
 		Entry("an extra argument that is not a flag", map[string]any{"extraArgs": []any{"debug"}}, "at '/extraArgs/0'"),
 		Entry("an evaluator memory that is not a quantity", map[string]any{"evaluatorMemory": "lots"}, "at '/evaluatorMemory'"),
+		Entry("GitOps identities as one string", map[string]any{"gitopsIdentities": "a,b"}, "at '/gitopsIdentities': got string, want array"),
+		Entry("a GitOps identity holding a comma", map[string]any{"gitopsIdentities": []any{"a,b"}}, "at '/gitopsIdentities/0'"),
+		Entry("a privileged webhook port", map[string]any{"webhook": map[string]any{"port": 443}}, "at '/webhook/port'"),
+		Entry("an unknown webhook key", map[string]any{"webhook": map[string]any{"certmanager": true}}, "additional properties 'certmanager' not allowed"),
+		Entry("an issuer of an unknown kind", map[string]any{"webhook": map[string]any{"certManager": map[string]any{"issuerRef": map[string]any{"kind": "Vault", "name": "x"}}}}, "at '/webhook/certManager/issuerRef/kind'"),
 	)
 
 	It("ships the CRDs exactly as config/crd/bases holds them (`make manifests` copies them)", func() {
 		bases, err := filepath.Glob(filepath.Join(repoRoot, "config", "crd", "bases", "*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(bases).To(HaveLen(3))
+		Expect(bases).To(HaveLen(4))
 		shipped := map[string]string{}
 		for _, f := range chrt.CRDObjects() {
 			shipped[filepath.Base(f.Filename)] = string(f.File.Data)
@@ -206,19 +231,21 @@ var _ = Describe("the Helm chart", func() {
 })
 
 // expectAggregatedRoles checks the admin, editor and viewer ClusterRoles:
-// each carries its aggregate-to label and covers the three kinds, viewers
+// each carries its aggregate-to label and covers the journey kinds, viewers
 // read, editors also write, and status is read-only for all of them.
+// QuarantineReviews are read by all, deleted by admins, created by none of
+// them (only the reviewer role creates them).
 func expectAggregatedRoles(objs []*unstructured.Unstructured, admin, editor, viewer string) {
 	read := []string{"get", "list", "watch"}
 	write := append(append([]string{}, read...), "create", "update", "patch", "delete")
 	kinds := []string{"touchpointsources", "validationrules", "journeymaps"}
 	for _, r := range []struct {
-		name, aggregateTo string
-		verbs             []string
+		name, aggregateTo  string
+		verbs, reviewVerbs []string
 	}{
-		{admin, "admin", append(append([]string{}, write...), "deletecollection")},
-		{editor, "edit", write},
-		{viewer, "view", read},
+		{admin, "admin", append(append([]string{}, write...), "deletecollection"), append(append([]string{}, read...), "delete", "deletecollection")},
+		{editor, "edit", write, read},
+		{viewer, "view", read, read},
 	} {
 		role := as[rbacv1.ClusterRole](byName(objs, "ClusterRole", r.name))
 		Expect(role.Labels).To(HaveKeyWithValue("rbac.authorization.k8s.io/aggregate-to-"+r.aggregateTo, "true"), role.Name)
@@ -233,6 +260,34 @@ func expectAggregatedRoles(objs []*unstructured.Unstructured, admin, editor, vie
 			Expect(kindVerbs[k]).To(ConsistOf(r.verbs), "%s on %s", role.Name, k)
 			Expect(kindVerbs[k+"/status"]).To(ConsistOf("get"), "%s on %s/status is read-only", role.Name, k)
 		}
-		Expect(kindVerbs).To(HaveLen(2*len(kinds)), fmt.Sprintf("%s covers exactly the three kinds and their status", role.Name))
+		Expect(kindVerbs["quarantinereviews"]).To(ConsistOf(r.reviewVerbs), "%s on quarantinereviews", role.Name)
+		Expect(kindVerbs["quarantinereviews"]).NotTo(ContainElement("create"), "%s cannot review", role.Name)
+		Expect(kindVerbs["quarantinereviews/status"]).To(ConsistOf("get"), "%s on quarantinereviews/status is read-only", role.Name)
+		Expect(kindVerbs).To(HaveLen(2*len(kinds)+2), fmt.Sprintf("%s covers exactly the four kinds and their status", role.Name))
 	}
+}
+
+// expectReviewerRole checks the reviewer ClusterRole: not aggregated into
+// any built-in role, it creates QuarantineReviews and reads what they decide
+// on, and nothing else.
+func expectReviewerRole(objs []*unstructured.Unstructured, name string) {
+	role := as[rbacv1.ClusterRole](byName(objs, "ClusterRole", name))
+	for k := range role.Labels {
+		Expect(k).NotTo(HavePrefix("rbac.authorization.k8s.io/aggregate-to-"), "%s is bound explicitly, never aggregated", name)
+	}
+	kindVerbs := map[string][]string{}
+	for _, rule := range role.Rules {
+		Expect(rule.APIGroups).To(ConsistOf("journey.cjm.dev"))
+		for _, res := range rule.Resources {
+			kindVerbs[res] = append(kindVerbs[res], rule.Verbs...)
+		}
+	}
+	Expect(kindVerbs).To(Equal(map[string][]string{
+		"quarantinereviews":        {"create", "get", "list", "watch"},
+		"touchpointsources":        {"get", "list", "watch"},
+		"validationrules":          {"get", "list", "watch"},
+		"quarantinereviews/status": {"get"},
+		"touchpointsources/status": {"get"},
+		"validationrules/status":   {"get"},
+	}))
 }

@@ -14,7 +14,7 @@ var _ = Describe("config/default, the kustomize install", func() {
 		Expect(ns.GetLabels()).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce", "restricted"))
 		ensureNamespace("journey-system", nil)
 		Expect(applyDryRun(objs)).To(BeEmpty())
-		Expect(ofKind(objs, "CustomResourceDefinition")).To(HaveLen(3))
+		Expect(ofKind(objs, "CustomResourceDefinition")).To(HaveLen(4))
 	})
 
 	It("runs the manager under the restricted Pod Security Standard", func() {
@@ -38,5 +38,9 @@ var _ = Describe("config/default, the kustomize install", func() {
 
 	It("aggregates journey admin, editor and viewer roles into admin, edit and view, status read-only", func() {
 		expectAggregatedRoles(buildKustomize(), "journey-operator-admin-role", "journey-operator-editor-role", "journey-operator-viewer-role")
+	})
+
+	It("has a reviewer role apart from the editor role", func() {
+		expectReviewerRole(buildKustomize(), "journey-operator-reviewer-role")
 	})
 })

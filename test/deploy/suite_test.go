@@ -63,7 +63,10 @@ var _ = BeforeSuite(func() {
 
 	testEnv = &envtest.Environment{
 		BinaryAssetsDirectory: requireAssets(),
-		CRDDirectoryPaths:     []string{filepath.Join(repoRoot, "config", "crd", "bases")},
+		// cert-manager's CRDs stand in so the chart's Certificate and Issuer
+		// can be applied (testdata/cert-manager-crds.yaml says what they hold).
+		CRDDirectoryPaths: []string{filepath.Join(repoRoot, "config", "crd", "bases"),
+			filepath.Join("testdata", "cert-manager-crds.yaml")},
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := testEnv.Start()

@@ -63,3 +63,26 @@ gets it as --image too, so every workload it creates runs the same binary.
 {{- define "journey-operator.managerRoleName" -}}
 {{- printf "%s-manager" (include "journey-operator.fullname" .) -}}
 {{- end -}}
+
+{{/* The Service the API server calls the admission webhooks through. */}}
+{{- define "journey-operator.webhookServiceName" -}}
+{{- printf "%s-webhook" (include "journey-operator.fullname" .) -}}
+{{- end -}}
+
+{{/* The Secret holding the webhook serving certificate (and, self-managed, the CA). */}}
+{{- define "journey-operator.webhookSecretName" -}}
+{{- printf "%s-webhook-cert" (include "journey-operator.fullname" .) -}}
+{{- end -}}
+
+{{/* The two webhook configurations (cluster-scoped, so they carry the full name). */}}
+{{- define "journey-operator.mutatingWebhookName" -}}
+{{- printf "%s-mutating-webhook-configuration" (include "journey-operator.fullname" .) -}}
+{{- end -}}
+{{- define "journey-operator.validatingWebhookName" -}}
+{{- printf "%s-validating-webhook-configuration" (include "journey-operator.fullname" .) -}}
+{{- end -}}
+
+{{/* Where the manager reads cert-manager's certificate from. */}}
+{{- define "journey-operator.webhookCertPath" -}}
+/tmp/k8s-webhook-server/serving-certs
+{{- end -}}

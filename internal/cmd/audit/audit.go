@@ -42,13 +42,6 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	return fmt.Errorf("unknown subcommand %q\n%s", args[0], usage)
 }
 
-func openStore(ctx context.Context, dsn string) (store.Store, error) {
-	if dsn == "" {
-		return nil, fmt.Errorf("no store: pass --store or set %s", runconfig.StoreDSNEnv)
-	}
-	return store.Open(ctx, dsn)
-}
-
 func verify(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	dsn := fs.String("store", os.Getenv(runconfig.StoreDSNEnv), "store DSN; default $"+runconfig.StoreDSNEnv)
@@ -75,7 +68,7 @@ func verify(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintln(os.Stderr, "journey audit verify: the cluster recorded no ledger hash to check against")
 		}
 	}
-	st, err := openStore(ctx, *dsn)
+	st, err := cmdflag.Store(ctx, *dsn)
 	if err != nil {
 		return err
 	}
@@ -156,7 +149,7 @@ func report(ctx context.Context, args []string, stdout io.Writer) error {
 	if !contains(evidence.Formats, *output) {
 		return fmt.Errorf("--output %q: want one of %s", *output, strings.Join(evidence.Formats, ", "))
 	}
-	st, err := openStore(ctx, *dsn)
+	st, err := cmdflag.Store(ctx, *dsn)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,13 @@
 package cmdflag
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cjm-dev/journey-operator/internal/runconfig"
+	"github.com/cjm-dev/journey-operator/internal/store"
 )
 
 // List collects a repeatable flag's values.
@@ -24,4 +28,12 @@ func Time(flag, v string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%s %q: want an RFC 3339 time (2026-11-30T00:00:00Z) or a date (2026-11-30)", flag, v)
+}
+
+// Store opens the store the --store flag names.
+func Store(ctx context.Context, dsn string) (store.Store, error) {
+	if dsn == "" {
+		return nil, fmt.Errorf("no store: pass --store or set %s", runconfig.StoreDSNEnv)
+	}
+	return store.Open(ctx, dsn)
 }

@@ -1,5 +1,6 @@
 // Package manager runs the operator: a controller-runtime manager with
-// metrics, health probes and leader election. Controllers register here.
+// metrics, health probes, leader election and the admission webhooks.
+// Controllers and webhooks register here.
 package manager
 
 import (
@@ -21,12 +22,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/controllers"
+	"github.com/cjm-dev/journey-operator/internal/admission"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/render"
+	"github.com/cjm-dev/journey-operator/internal/webhookcert"
 )
 
 // LeaderElectionID names the Lease the managers of one installation share.
@@ -48,6 +52,17 @@ type Options struct {
 	Workers              int
 	// EvaluatorMemory: see render.Options.
 	EvaluatorMemory resource.Quantity
+
+	// EnableWebhooks serves the admission webhooks (editor stamps,
+	// QuarantineReview requester and four-eyes check). The flag defaults to
+	// true; the zero value (false) lets tests of the controllers alone start
+	// a manager without a webhook server.
+	EnableWebhooks bool
+	// Webhook: see WebhookOptions.
+	Webhook WebhookOptions
+	// GitOpsIdentities: usernames whose journey.cjm.dev/change-author
+	// annotation names the editor (admission.Options).
+	GitOpsIdentities []string
 }
 
 // DefaultImage runs the workloads when --image is not given.
@@ -56,6 +71,10 @@ const DefaultImage = "ghcr.io/cjm-dev/journey-operator:v0.1.0"
 // Deps builds the reconcilers' dependencies from the options.
 func (o Options) Deps(mgr ctrl.Manager) (controllers.Deps, error) {
 	env, err := expr.NewEnv()
+	if err != nil {
+		return controllers.Deps{}, err
+	}
+	m, err := controllers.NewMetrics(metrics.Registry)
 	if err != nil {
 		return controllers.Deps{}, err
 	}
@@ -73,7 +92,53 @@ func (o Options) Deps(mgr ctrl.Manager) (controllers.Deps, error) {
 		SecretRetry: o.SecretRetry,
 		Announced:   &controllers.Announcer{},
 		Compiled:    &controllers.CompileCache{},
+		Metrics:     m,
 	}, nil
+}
+
+// NewManager builds the manager `journey manager` runs: the options'
+// caches, the controllers, the probes and, with EnableWebhooks, the
+// admission webhooks and their certificates. Tests start the operator with
+// it exactly as production does.
+func (o Options) NewManager(cfg *rest.Config) (ctrl.Manager, error) {
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	opts := o.ManagerOptions(scheme)
+	var rotator *webhookcert.Rotator
+	if o.EnableWebhooks {
+		if rotator, err = o.Webhook.rotator(); err != nil {
+			return nil, err
+		}
+		opts.WebhookServer = o.Webhook.server(rotator)
+	}
+	mgr, err := ctrl.NewManager(cfg, opts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := SetupControllers(mgr, o); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	ready := healthz.Ping
+	if o.EnableWebhooks {
+		admission.Setup(mgr, admission.Options{GitOpsIdentities: o.GitOpsIdentities})
+		if rotator != nil {
+			if err := rotator.SetupWithManager(mgr); err != nil {
+				return nil, err
+			}
+		}
+		// Ready once the webhook server answers TLS: with self-managed
+		// certificates, once the first one is loaded.
+		ready = mgr.GetWebhookServer().StartedChecker()
+	}
+	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
+		return nil, err
+	}
+	return mgr, nil
 }
 
 // SetupControllers registers the reconcilers with mgr.
@@ -107,7 +172,7 @@ func (o Options) ManagerOptions(scheme *runtime.Scheme) ctrl.Options {
 		Cache:                         cache.Options{ByObject: controllers.CacheByObject()},
 		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: controllers.UncachedObjects()}},
 	}
-	if ns := splitNamespaces(o.WatchNamespaces); len(ns) > 0 {
+	if ns := splitList(o.WatchNamespaces); len(ns) > 0 {
 		opts.Cache.DefaultNamespaces = map[string]cache.Config{}
 		for _, n := range ns {
 			opts.Cache.DefaultNamespaces[n] = cache.Config{}
@@ -116,7 +181,8 @@ func (o Options) ManagerOptions(scheme *runtime.Scheme) ctrl.Options {
 	return opts
 }
 
-func splitNamespaces(s string) []string {
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
 	var out []string
 	for _, n := range strings.Split(s, ",") {
 		if n = strings.TrimSpace(n); n != "" {
@@ -167,6 +233,14 @@ func Run(ctx context.Context, args []string) error {
 		o.EvaluatorMemory = q
 		return nil
 	})
+	fs.BoolVar(&o.EnableWebhooks, "enable-webhooks", true, "serve the admission webhooks (editor stamps, QuarantineReview checks); "+
+		"their configurations fail closed, so writes of journey resources are refused while no manager serves them")
+	fs.Func("gitops-identities", "comma-separated usernames (e.g. system:serviceaccount:argocd:argocd-application-controller) "+
+		"whose journey.cjm.dev/change-author annotation is recorded as the editor", func(v string) error {
+		o.GitOpsIdentities = splitList(v)
+		return nil
+	})
+	o.Webhook.bindFlags(fs)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -178,24 +252,11 @@ func Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	scheme, err := NewScheme()
+	mgr, err := o.NewManager(cfg)
 	if err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(cfg, o.ManagerOptions(scheme))
-	if err != nil {
-		return fmt.Errorf("creating the manager: %w", err)
-	}
-	if err := SetupControllers(mgr, o); err != nil {
-		return err
-	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return err
-	}
-	ctrl.Log.WithName("manager").Info("starting", "leaderElect", o.LeaderElect)
+	ctrl.Log.WithName("manager").Info("starting", "leaderElect", o.LeaderElect, "webhooks", o.EnableWebhooks)
 	return mgr.Start(ctx)
 }
 

@@ -85,13 +85,6 @@ func recordOf(q store.QuarantineRecord, withRaw bool) Record {
 	return r
 }
 
-func openStore(ctx context.Context, dsn string) (store.Store, error) {
-	if dsn == "" {
-		return nil, fmt.Errorf("no store: pass --store or set %s", runconfig.StoreDSNEnv)
-	}
-	return store.Open(ctx, dsn)
-}
-
 func list(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("quarantine list", flag.ContinueOnError)
 	dsn := fs.String("store", os.Getenv(runconfig.StoreDSNEnv), "store DSN; default $"+runconfig.StoreDSNEnv)
@@ -127,7 +120,7 @@ func list(ctx context.Context, args []string, stdout io.Writer) error {
 	if f.To, err = cmdflag.Time("--to", *to); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *dsn)
+	st, err := cmdflag.Store(ctx, *dsn)
 	if err != nil {
 		return err
 	}
@@ -192,7 +185,7 @@ func show(ctx context.Context, args []string, stdout io.Writer) error {
 	if *output != "text" && *output != "json" {
 		return fmt.Errorf("--output %q: want text or json", *output)
 	}
-	st, err := openStore(ctx, *dsn)
+	st, err := cmdflag.Store(ctx, *dsn)
 	if err != nil {
 		return err
 	}

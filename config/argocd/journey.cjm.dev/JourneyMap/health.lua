@@ -1,7 +1,8 @@
 -- Argo CD health check for the journey.cjm.dev kinds (TouchpointSource,
--- ValidationRule, JourneyMap), read from the kstatus conditions the journey
--- controller writes: Ready, Reconciling and Stalled. The three scripts differ
--- only in the suspend block; after editing, run `make argocd-cm`.
+-- ValidationRule, JourneyMap, QuarantineReview), read from the kstatus
+-- conditions the journey controller writes: Ready, Reconciling and Stalled.
+-- The scripts differ only in the suspend block; after editing, run
+-- `make argocd-cm`.
 local function health(status, message)
   return {status = status, message = message}
 end
