@@ -63,6 +63,7 @@ func TestRenderShowsEverything(t *testing.T) {
 		}
 	}
 	mustContain("run messages", "6 records held for review", "the Zuora API answered 503")
+	mustContain("pending review", `<td class="n pending">17<br><span class="muted">oldest 5d</span></td>`, `<td class="n pending zero">0</td>`)
 	if n := strings.Count(out, `class="sox"`); n != 2 {
 		t.Errorf("%d sources marked financial, want 2", n)
 	}

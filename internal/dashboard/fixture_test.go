@@ -84,7 +84,7 @@ func streamingSnapshot() journey.Snapshot {
 				ID: "r-8843", Outcome: "Quarantined", Message: "6 records held for review", FinishedAt: at.Add(-9 * time.Minute),
 				Read: 1200, Accepted: 1190, Duplicates: 4, Quarantined: 6,
 				Exceptions: map[string]int64{"customer-known": 4, "amount-non-negative": 2},
-			}},
+			}, Pending: 17, OldestPending: at.Add(-5 * 24 * time.Hour)},
 			{Name: "billing-zuora", Touchpoint: "billing", System: "zuora", Financial: true, LastRun: &journey.RunState{
 				ID: "r-8844", Outcome: "Failed", Message: "the Zuora API answered 503 three times; the next run retries", FinishedAt: at.Add(-14 * time.Minute),
 				Read:       0,

@@ -92,7 +92,7 @@ func (s *pgStore) commit(ctx context.Context, p *prepared) (inserted, held int, 
 
 		// Locks in one order everywhere: events, then the ledger's head.
 		if len(p.events) > 0 {
-			if err := lockEvents(ctx, tx); err != nil {
+			if err := lt.lockEvents(ctx); err != nil {
 				return err
 			}
 		}

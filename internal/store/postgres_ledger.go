@@ -14,6 +14,14 @@ import (
 type pgTx struct {
 	tx pgx.Tx
 	s  *pgStore
+	// eventsLocked says the transaction holds the events lock, so that the
+	// events it inserts are those numbered after eventsAfter: an entry's
+	// events are read back by that range of the seq index (events have no
+	// index on entry, which every event would pay for).
+	eventsLocked bool
+	eventsAfter  int64
+	// adopted is the entry that took older rows in, read back whole.
+	adopted int64
 }
 
 const pgLedgerCols = `seq, kind, source, run_id, at, config_hash, actor, read, accepted, duplicates, quarantined, rejected,
@@ -42,6 +50,7 @@ func (t *pgTx) covered(ctx context.Context, source string) (bool, error) {
 }
 
 func (t *pgTx) adopt(ctx context.Context, source string, seq int64) (int64, error) {
+	t.adopted = seq
 	var n int64
 	for _, table := range []string{"events", "quarantine"} {
 		tag, err := t.tx.Exec(ctx, `UPDATE `+table+` SET entry = $2 WHERE source = $1 AND entry IS NULL`, source, seq)
@@ -81,8 +90,27 @@ func scanPgDigestQuarantine(rows pgx.Rows, entry *int64, r *digestQuarantine) er
 }
 
 func (t *pgTx) readEntry(ctx context.Context, seq int64, a *entryAccount) error {
-	return pgReadRows(ctx, t.tx, `WHERE entry = $1`, `WHERE reviewed_entry = $1`, []any{seq},
-		func(_ int64, r *digestEvent) error { return a.addEvent(r) },
+	events := func(_ int64, r *digestEvent) error { return a.addEvent(r) }
+	eventsWhere := `WHERE entry = $1`
+	switch {
+	case seq == t.adopted:
+	case t.eventsLocked:
+		eventsWhere = fmt.Sprintf(`WHERE seq > %d AND entry = $1`, t.eventsAfter)
+	default:
+		events = nil // the transaction wrote no events
+	}
+	if events != nil && seq != t.adopted {
+		// While a large ingest runs, the table's statistics lag far behind
+		// it: the planner then reads the whole table for the batch's few
+		// thousand rows, every batch (quadratic in the run's size). The
+		// rows are a range of the seq index; say so.
+		if _, err := t.tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		defer t.tx.Exec(ctx, `SET LOCAL enable_seqscan = on`)
+	}
+	return pgReadRows(ctx, t.tx, eventsWhere, `WHERE entry = $1`, `WHERE reviewed_entry = $1`, []any{seq},
+		events,
 		func(_ int64, r *digestQuarantine) error { return a.addQuarantine(r) },
 		func(_ int64, r *digestReviewed) error { a.addReviewed(r); return nil })
 }
@@ -92,9 +120,9 @@ type pgQuerier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// pgReadRows streams the events and quarantined records that where
-// selects, and the reviewed records that reviewedWhere selects.
-func pgReadRows(ctx context.Context, q pgQuerier, where, reviewedWhere string, args []any,
+// pgReadRows streams the events, quarantined records and reviewed records
+// that the three conditions select (a nil fn skips its table).
+func pgReadRows(ctx context.Context, q pgQuerier, eventsWhere, quarantineWhere, reviewedWhere string, args []any,
 	events func(int64, *digestEvent) error, quarantine func(int64, *digestQuarantine) error, reviewed func(int64, *digestReviewed) error) error {
 	each := func(query string, scan func(pgx.Rows) error) error {
 		rows, err := q.Query(ctx, query, args...)
@@ -112,7 +140,7 @@ func pgReadRows(ctx context.Context, q pgQuerier, where, reviewedWhere string, a
 	var entry int64
 	if events != nil {
 		var r digestEvent
-		if err := each(`SELECT `+pgDigestEventCols+` FROM events `+where, func(rows pgx.Rows) error {
+		if err := each(`SELECT `+pgDigestEventCols+` FROM events `+eventsWhere, func(rows pgx.Rows) error {
 			if err := scanPgDigestEvent(rows, &entry, &r); err != nil {
 				return err
 			}
@@ -123,7 +151,7 @@ func pgReadRows(ctx context.Context, q pgQuerier, where, reviewedWhere string, a
 	}
 	if quarantine != nil {
 		var r digestQuarantine
-		if err := each(`SELECT `+pgDigestQuarantineCols+` FROM quarantine `+where, func(rows pgx.Rows) error {
+		if err := each(`SELECT `+pgDigestQuarantineCols+` FROM quarantine `+quarantineWhere, func(rows pgx.Rows) error {
 			if err := scanPgDigestQuarantine(rows, &entry, &r); err != nil {
 				return err
 			}
@@ -158,7 +186,20 @@ func (t *pgTx) appendEntry(ctx context.Context, e *LedgerEntry) error {
 	return err
 }
 
-func (t *pgTx) lockEvents(ctx context.Context) error { return lockEvents(ctx, t.tx) }
+// lockEvents takes the events lock and notes the newest event's number.
+func (t *pgTx) lockEvents(ctx context.Context) error {
+	if t.eventsLocked {
+		return nil
+	}
+	if err := lockEvents(ctx, t.tx); err != nil {
+		return err
+	}
+	if err := t.tx.QueryRow(ctx, `SELECT COALESCE(max(seq), 0) FROM events`).Scan(&t.eventsAfter); err != nil {
+		return fmt.Errorf("read the events sequence: %w", err)
+	}
+	t.eventsLocked = true
+	return nil
+}
 
 func (t *pgTx) findReview(ctx context.Context, source, id string) (*LedgerEntry, error) {
 	var e LedgerEntry
@@ -325,15 +366,15 @@ func (s *pgScanner) entries(ctx context.Context, upTo int64, fn func(*LedgerEntr
 }
 
 func (s *pgScanner) eventsByEntry(ctx context.Context, fn func(int64, *digestEvent) error) error {
-	return pgReadRows(ctx, s.tx, `WHERE entry IS NOT NULL ORDER BY entry`, ``, nil, fn, nil, nil)
+	return pgReadRows(ctx, s.tx, `WHERE entry IS NOT NULL ORDER BY entry`, ``, ``, nil, fn, nil, nil)
 }
 
 func (s *pgScanner) quarantineByEntry(ctx context.Context, fn func(int64, *digestQuarantine) error) error {
-	return pgReadRows(ctx, s.tx, `WHERE entry IS NOT NULL ORDER BY entry`, ``, nil, nil, fn, nil)
+	return pgReadRows(ctx, s.tx, ``, `WHERE entry IS NOT NULL ORDER BY entry`, ``, nil, nil, fn, nil)
 }
 
 func (s *pgScanner) reviewedByEntry(ctx context.Context, fn func(int64, *digestReviewed) error) error {
-	return pgReadRows(ctx, s.tx, ``, `WHERE reviewed_entry IS NOT NULL ORDER BY reviewed_entry`, nil, nil, nil, fn)
+	return pgReadRows(ctx, s.tx, ``, ``, `WHERE reviewed_entry IS NOT NULL ORDER BY reviewed_entry`, nil, nil, nil, fn)
 }
 
 func (s *pgScanner) uncovered(ctx context.Context) (map[string]uncoveredRows, error) {

@@ -20,9 +20,12 @@ func (s *sqliteStore) Commit(ctx context.Context, b Batch) (CommitResult, error)
 	return p.result(b, inserted, held), nil
 }
 
-// writeEvents inserts events, each naming ledger entry entry (0: none),
-// skipping those already stored (and repeats among them), and advances
-// their sources' newest sequence. It returns how many it inserted.
+// writeSQLiteEvents inserts events, each naming ledger entry entry (0:
+// none), skipping those already stored (and repeats among them), and
+// advances their sources' newest sequence. It returns how many it inserted
+// and, under an entry, those events as the table now holds them: SQLite
+// keeps the text it is given, so the entry's digest is computed from them
+// without reading them back.
 //
 // OR IGNORE rather than ON CONFLICT DO NOTHING: the same here (the primary
 // key is the table's only unique constraint, and no column written NOT
@@ -30,15 +33,26 @@ func (s *sqliteStore) Commit(ctx context.Context, b Batch) (CommitResult, error)
 // can abort half-way must keep a statement journal of every page it
 // changes, and with the four indexes events had then, that journal spilled
 // to a temporary file on each multi-row INSERT: a fifth of a commit's time.
-func writeSQLiteEvents(ctx context.Context, tx *sql.Tx, events []eventRow, sources []string, entry int64, now time.Time) (int, error) {
+func writeSQLiteEvents(ctx context.Context, tx *sql.Tx, events []eventRow, sources []string, entry int64, now time.Time) (int, []digestEvent, error) {
 	at := fmtTime(now)
 	var entryCol any
+	var returning string
+	var inserted map[[2]string]bool
+	var scan func(*sql.Rows) error
 	if entry != 0 {
-		entryCol = entry
+		entryCol, returning, inserted = entry, ` RETURNING source, event_id`, make(map[[2]string]bool, len(events))
+		var key [2]string
+		scan = func(rows *sql.Rows) error {
+			if err := rows.Scan(&key[0], &key[1]); err != nil {
+				return err
+			}
+			inserted[key] = true
+			return nil
+		}
 	}
-	inserted, err := insertRows(ctx, tx,
+	n, err := insertRows(ctx, tx,
 		`INSERT OR IGNORE INTO events (source, event_id, namespace, user_id, touchpoint, system, type, occurred_at, amount, currency, attributes, run_id, ingested_at, entry) VALUES `,
-		14, ``, len(events), func(i int, a []any) []any {
+		14, returning, len(events), func(i int, a []any) []any {
 			e := &events[i]
 			var attrs any
 			if e.attrs != nil {
@@ -50,9 +64,9 @@ func writeSQLiteEvents(ctx context.Context, tx *sql.Tx, events []eventRow, sourc
 			}
 			return append(a, e.Source, e.EventID, e.Namespace, e.UserID, e.Touchpoint, e.System, e.Type,
 				fmtTime(e.OccurredAt), amount, e.Currency, attrs, e.RunID, at, entryCol)
-		})
+		}, scan)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if len(events) > 0 {
 		// The transaction is the only writer: the largest rowid is this
@@ -60,10 +74,27 @@ func writeSQLiteEvents(ctx context.Context, tx *sql.Tx, events []eventRow, sourc
 		if _, err := tx.ExecContext(ctx, `INSERT INTO source_seq (source, seq)
 			SELECT value, (SELECT COALESCE(MAX(rowid), 0) FROM events) FROM json_each(?) WHERE true
 			ON CONFLICT (source) DO UPDATE SET seq = excluded.seq`, jsonText(sources)); err != nil {
-			return 0, fmt.Errorf("advance the events sequence: %w", err)
+			return 0, nil, fmt.Errorf("advance the events sequence: %w", err)
 		}
 	}
-	return inserted, nil
+	var rows []digestEvent
+	for i := range events {
+		e := &events[i]
+		key := [2]string{e.Source, e.EventID}
+		if !inserted[key] {
+			continue
+		}
+		delete(inserted, key) // a repeat in the batch was ignored: the first counts
+		r := digestEvent{Source: e.Source, EventID: e.EventID, Namespace: e.Namespace, UserID: e.UserID, Touchpoint: e.Touchpoint,
+			System: e.System, Type: e.Type, OccurredAt: fmtTime(e.OccurredAt), Amount: e.amount, Currency: e.Currency,
+			RunID: e.RunID, IngestedAt: at}
+		if e.attrs != nil {
+			attrs := string(e.attrs)
+			r.Attributes = &attrs
+		}
+		rows = append(rows, r)
+	}
+	return n, rows, nil
 }
 
 func (s *sqliteStore) commit(ctx context.Context, p *prepared) (inserted, held int, err error) {
@@ -86,7 +117,7 @@ func (s *sqliteStore) commit(ctx context.Context, p *prepared) (inserted, held i
 	if p.ledger != nil {
 		seq = p.ledger.Seq
 	}
-	if inserted, err = writeSQLiteEvents(ctx, tx, p.events, p.eventSources, seq, p.now); err != nil {
+	if inserted, lt.written, err = writeSQLiteEvents(ctx, tx, p.events, p.eventSources, seq, p.now); err != nil {
 		return 0, 0, fmt.Errorf("write events: %w", err)
 	}
 
@@ -96,7 +127,7 @@ func (s *sqliteStore) commit(ctx context.Context, p *prepared) (inserted, held i
 		12, ` ON CONFLICT (source, hold_key) DO NOTHING`, len(p.quarantine), func(i int, a []any) []any {
 			q := &p.quarantine[i]
 			return append(a, q.Source, q.RunID, q.EventID, q.Check, q.Reason, q.Raw, fmtTime(q.At), q.Status, q.hash, q.hash, q.event, entry)
-		}); err != nil {
+		}, nil); err != nil {
 		return 0, 0, fmt.Errorf("write quarantined records: %w", err)
 	}
 
@@ -106,7 +137,7 @@ func (s *sqliteStore) commit(ctx context.Context, p *prepared) (inserted, held i
 			WHERE excluded.occurred_at > unique_keys.occurred_at`, len(p.keys), func(i int, a []any) []any {
 			k := &p.keys[i]
 			return append(a, k.Source, k.Check, k.Key, k.EventID, fmtTime(k.OccurredAt))
-		}); err != nil {
+		}, nil); err != nil {
 		return 0, 0, fmt.Errorf("write unique keys: %w", err)
 	}
 
@@ -153,8 +184,10 @@ func (s *sqliteStore) commit(ctx context.Context, p *prepared) (inserted, held i
 // insertRows writes n rows with multi-row INSERTs of up to
 // sqliteRowsPerInsert rows each, row appending row i's ncol values to a.
 // It returns the rows the statements affected: with ON CONFLICT DO NOTHING,
-// the rows inserted.
-func insertRows(ctx context.Context, tx *sql.Tx, head string, ncol int, tail string, n int, row func(i int, a []any) []any) (int, error) {
+// the rows inserted. With returned, tail ends in a RETURNING clause and
+// returned reads each row it returns (one per row inserted).
+func insertRows(ctx context.Context, tx *sql.Tx, head string, ncol int, tail string, n int, row func(i int, a []any) []any,
+	returned func(*sql.Rows) error) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
@@ -177,6 +210,32 @@ func insertRows(ctx context.Context, tx *sql.Tx, head string, ncol int, tail str
 		args = args[:0]
 		for i := start; i < end; i++ {
 			args = row(i, args)
+		}
+		if returned != nil {
+			var rows *sql.Rows
+			var err error
+			if end-start == sqliteRowsPerInsert {
+				rows, err = full.QueryContext(ctx, args...)
+			} else {
+				rows, err = tx.QueryContext(ctx, stmt(end-start), args...)
+			}
+			if err != nil {
+				return 0, err
+			}
+			for rows.Next() {
+				if err := returned(rows); err != nil {
+					rows.Close()
+					return 0, err
+				}
+				affected++
+			}
+			if err := rows.Close(); err != nil {
+				return 0, err
+			}
+			if err := rows.Err(); err != nil {
+				return 0, err
+			}
+			continue
 		}
 		var res sql.Result
 		var err error

@@ -12,7 +12,15 @@ import (
 // sqliteTx is a SQLite store's open transaction as the ledger and reviews
 // use it. The transaction holds the database's write lock from its start
 // (BEGIN IMMEDIATE): it is the only writer.
-type sqliteTx struct{ tx *sql.Tx }
+type sqliteTx struct {
+	tx *sql.Tx
+	// written are the events the transaction inserted under the entry it
+	// opened, as stored (see writeSQLiteEvents): the entry's digest is
+	// computed from them, not read back.
+	written []digestEvent
+	// adopted is the entry that took older rows in, read back whole.
+	adopted int64
+}
 
 // sqliteQuerier is a database or a transaction.
 type sqliteQuerier interface {
@@ -53,6 +61,7 @@ func (t *sqliteTx) covered(ctx context.Context, source string) (bool, error) {
 }
 
 func (t *sqliteTx) adopt(ctx context.Context, source string, seq int64) (int64, error) {
+	t.adopted = seq
 	var n int64
 	for _, table := range []string{"events", "quarantine"} {
 		res, err := t.tx.ExecContext(ctx, `UPDATE `+table+` SET entry = ? WHERE source = ? AND entry IS NULL`, seq, source)
@@ -75,9 +84,9 @@ const (
 	sqliteDigestReviewedCols   = `reviewed_entry, id, status`
 )
 
-// sqliteReadRows streams the events and quarantined records that where
-// selects, and the reviewed records that reviewedWhere selects.
-func sqliteReadRows(ctx context.Context, q sqliteQuerier, where, reviewedWhere string, args []any,
+// sqliteReadRows streams the events, quarantined records and reviewed
+// records that the three conditions select (a nil fn skips its table).
+func sqliteReadRows(ctx context.Context, q sqliteQuerier, eventsWhere, quarantineWhere, reviewedWhere string, args []any,
 	events func(int64, *digestEvent) error, quarantine func(int64, *digestQuarantine) error, reviewed func(int64, *digestReviewed) error) error {
 	each := func(query string, scan func(*sql.Rows) error) error {
 		rows, err := q.QueryContext(ctx, query, args...)
@@ -96,7 +105,7 @@ func sqliteReadRows(ctx context.Context, q sqliteQuerier, where, reviewedWhere s
 	if events != nil {
 		var r digestEvent
 		var amount, attrs sql.NullString
-		if err := each(`SELECT `+sqliteDigestEventCols+` FROM events `+where, func(rows *sql.Rows) error {
+		if err := each(`SELECT `+sqliteDigestEventCols+` FROM events `+eventsWhere, func(rows *sql.Rows) error {
 			if err := rows.Scan(&entry, &r.Source, &r.EventID, &r.Namespace, &r.UserID, &r.Touchpoint, &r.System, &r.Type,
 				&r.OccurredAt, &amount, &r.Currency, &attrs, &r.RunID, &r.IngestedAt); err != nil {
 				return err
@@ -109,7 +118,7 @@ func sqliteReadRows(ctx context.Context, q sqliteQuerier, where, reviewedWhere s
 	}
 	if quarantine != nil {
 		var r digestQuarantine
-		if err := each(`SELECT `+sqliteDigestQuarantineCols+` FROM quarantine `+where, func(rows *sql.Rows) error {
+		if err := each(`SELECT `+sqliteDigestQuarantineCols+` FROM quarantine `+quarantineWhere, func(rows *sql.Rows) error {
 			r.Raw = nil
 			if err := rows.Scan(&entry, &r.ID, &r.Source, &r.RunID, &r.EventID, &r.Check, &r.Reason, &r.Raw, &r.At, &r.Event); err != nil {
 				return err
@@ -142,8 +151,18 @@ func nullable(s sql.NullString) *string {
 }
 
 func (t *sqliteTx) readEntry(ctx context.Context, seq int64, a *entryAccount) error {
-	return sqliteReadRows(ctx, t.tx, `WHERE entry = ?`, `WHERE reviewed_entry = ?`, []any{seq},
-		func(_ int64, r *digestEvent) error { return a.addEvent(r) },
+	var events func(int64, *digestEvent) error
+	if seq == t.adopted {
+		events = func(_ int64, r *digestEvent) error { return a.addEvent(r) }
+	} else {
+		for i := range t.written {
+			if err := a.addEvent(&t.written[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return sqliteReadRows(ctx, t.tx, `WHERE entry = ?`, `WHERE entry = ?`, `WHERE reviewed_entry = ?`, []any{seq},
+		events,
 		func(_ int64, r *digestQuarantine) error { return a.addQuarantine(r) },
 		func(_ int64, r *digestReviewed) error { a.addReviewed(r); return nil })
 }
@@ -160,6 +179,8 @@ func (t *sqliteTx) appendEntry(ctx context.Context, e *LedgerEntry) error {
 	return err
 }
 
+// lockEvents does nothing: the transaction holds SQLite's write lock from
+// its start (BEGIN IMMEDIATE).
 func (t *sqliteTx) lockEvents(context.Context) error { return nil }
 
 func (t *sqliteTx) findReview(ctx context.Context, source, id string) (*LedgerEntry, error) {
@@ -184,7 +205,8 @@ func (t *sqliteTx) insertEvents(ctx context.Context, events []eventRow, seq int6
 	for _, e := range events {
 		sources = append(sources, e.Source)
 	}
-	_, err := writeSQLiteEvents(ctx, t.tx, events, dedupe(sources), seq, now)
+	_, written, err := writeSQLiteEvents(ctx, t.tx, events, dedupe(sources), seq, now)
+	t.written = append(t.written, written...)
 	return err
 }
 
@@ -312,15 +334,15 @@ func (s *sqliteScanner) entries(ctx context.Context, upTo int64, fn func(*Ledger
 }
 
 func (s *sqliteScanner) eventsByEntry(ctx context.Context, fn func(int64, *digestEvent) error) error {
-	return sqliteReadRows(ctx, s.db, `WHERE entry IS NOT NULL ORDER BY entry`, ``, nil, fn, nil, nil)
+	return sqliteReadRows(ctx, s.db, `WHERE entry IS NOT NULL ORDER BY entry`, ``, ``, nil, fn, nil, nil)
 }
 
 func (s *sqliteScanner) quarantineByEntry(ctx context.Context, fn func(int64, *digestQuarantine) error) error {
-	return sqliteReadRows(ctx, s.db, `WHERE entry IS NOT NULL ORDER BY entry`, ``, nil, nil, fn, nil)
+	return sqliteReadRows(ctx, s.db, ``, `WHERE entry IS NOT NULL ORDER BY entry`, ``, nil, nil, fn, nil)
 }
 
 func (s *sqliteScanner) reviewedByEntry(ctx context.Context, fn func(int64, *digestReviewed) error) error {
-	return sqliteReadRows(ctx, s.db, ``, `WHERE reviewed_entry IS NOT NULL ORDER BY reviewed_entry`, nil, nil, nil, fn)
+	return sqliteReadRows(ctx, s.db, ``, ``, `WHERE reviewed_entry IS NOT NULL ORDER BY reviewed_entry`, nil, nil, nil, fn)
 }
 
 func (s *sqliteScanner) uncovered(ctx context.Context) (map[string]uncoveredRows, error) {

@@ -155,7 +155,7 @@ func (s *sqliteStore) SaveUserStates(ctx context.Context, journey string, states
 		_, err = insertRows(ctx, tx, `INSERT INTO journey_users (journey, user_id, state) VALUES `, 3,
 			` ON CONFLICT (journey, user_id) DO UPDATE SET state = excluded.state`, len(states), func(i int, a []any) []any {
 				return append(a, journey, states[i].User, states[i].State)
-			})
+			}, nil)
 		if err != nil {
 			return err
 		}

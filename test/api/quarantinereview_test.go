@@ -8,6 +8,24 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// apiExample is design/API.md's example, as written there.
+const apiExample = `
+apiVersion: journey.cjm.dev/v1alpha1
+kind: QuarantineReview
+metadata: {name: billing-2026-11-30, namespace: media}
+spec:
+  source: billing-stripe          # a TouchpointSource in this namespace
+  selection:                      # at least one; all given must hold
+    runIDs: ["..."]
+    checks: [amount-non-negative]
+    eventIDs: ["in_1Q..."]
+    from: "2026-11-30T00:00:00Z"
+    to: "2026-12-01T00:00:00Z"
+  decision: Release               # Release | Discard
+  reason: "credit notes booked as negative invoices; confirmed with AR (FIN-231)"   # required, 10..1024 chars
+  requestedBy: carol@example.com  # set at admission from the request; a value the writer sends is replaced
+`
+
 // reviewBase is a QuarantineReview as a reviewer writes it.
 const reviewBase = `
 apiVersion: journey.cjm.dev/v1alpha1
@@ -37,8 +55,12 @@ var _ = Describe("QuarantineReview schema", func() {
 	var ns string
 	BeforeEach(func() { ns = newNamespace() })
 
-	It("takes a well-formed review, and shows in kubectl get journey", func() {
+	It("takes a well-formed review, and API.md's example as written", func() {
 		Expect(k8s.Create(ctx, review(ns))).To(Succeed())
+		u := &unstructured.Unstructured{}
+		Expect(yaml.Unmarshal([]byte(apiExample), &u.Object)).To(Succeed())
+		u.SetNamespace(ns)
+		Expect(k8s.Create(ctx, u)).To(Succeed())
 	})
 
 	DescribeTable("refuses a bad review naming the field",

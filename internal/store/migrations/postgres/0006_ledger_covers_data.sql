@@ -16,10 +16,10 @@ ALTER TABLE ledger
 -- Which sources the ledger covers, and a review's entry by its ID (run_id).
 CREATE INDEX ledger_source_run ON ledger (source, run_id);
 
--- Only events of financial sources name an entry: the partial index costs
--- the others nothing.
+-- Events of financial sources name their entry (NULL for the others). No
+-- index on it: a commit reads its own events back by the range of seq it
+-- took, and verification reads them all.
 ALTER TABLE events ADD COLUMN entry bigint;
-CREATE INDEX events_entry ON events (entry) WHERE entry IS NOT NULL;
 
 -- The event a quarantined record mapped to (JSON; '' when it never became
 -- one) is what a release loads, exactly as the reviewer saw it.
