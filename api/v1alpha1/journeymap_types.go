@@ -63,9 +63,47 @@ type JourneyMapSpec struct {
 	// +optional
 	Dashboard *Dashboard `json:"dashboard,omitempty"`
 
+	// Prediction trains a churn model on the map's own history: each user
+	// who has not reached the last stage gets the probability of reaching
+	// it within the horizon.
+	// +optional
+	Prediction *Prediction `json:"prediction,omitempty"`
+
+	// Segments are the event attributes the journey is broken down by
+	// (plan, country, device...): on the page, in the prediction's expected
+	// churn, in the API.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	Segments []string `json:"segments,omitempty"`
+
 	// Suspend scales the evaluator to zero: nothing is evaluated or fires.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// Prediction configures the churn model.
+type Prediction struct {
+	// Horizon: a user's risk is the probability of entering the last stage
+	// within it. The model needs twice the horizon of history before it
+	// can be trained and judged. Defaults to 720h.
+	// +optional
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('24h')",message="prediction.horizon must be a duration of at least 24h, such as 720h"
+	Horizon *metav1.Duration `json:"horizon,omitempty"`
+
+	// RetrainEvery is how often the evaluator trains the model again.
+	// Defaults to 24h.
+	// +optional
+	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1h')",message="prediction.retrainEvery must be a duration of at least 1h, such as 24h"
+	RetrainEvery *metav1.Duration `json:"retrainEvery,omitempty"`
 }
 
 // Stage is one step of the journey.
@@ -313,10 +351,67 @@ type JourneyMapStatus struct {
 	// +listMapKey=name
 	Feedback []FeedbackStatus `json:"feedback,omitempty"`
 
+	// Prediction is the churn model's last training: how it did on a later,
+	// held-out period, and the expected churn by stage.
+	// +optional
+	Prediction *PredictionStatus `json:"prediction,omitempty"`
+
 	// LastHandledRequestedAt echoes the journey.cjm.dev/requested-at annotation
 	// value handled last.
 	// +optional
 	LastHandledRequestedAt string `json:"lastHandledRequestedAt,omitempty"`
+}
+
+// PredictionStatus is what the last training of the churn model found.
+type PredictionStatus struct {
+	// TrainedAt is when the model was trained.
+	// +optional
+	TrainedAt *metav1.Time `json:"trainedAt,omitempty"`
+
+	// Model names the kind of model (logistic).
+	// +optional
+	Model string `json:"model,omitempty"`
+
+	// HeldOut is how the model did on users of a later period than it was
+	// trained on, next to the map's own rule (being in the stage before
+	// the last).
+	// +optional
+	HeldOut *HeldOutStatus `json:"heldOut,omitempty"`
+
+	// ByStage is the expected churn of the users in each stage now.
+	// +optional
+	// +listType=map
+	// +listMapKey=stage
+	// +kubebuilder:validation:MaxItems=32
+	ByStage []StageRisk `json:"byStage,omitempty"`
+
+	// Message says why no model could be trained, when none could.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
+// HeldOutStatus is the model's quality on held-out users. Figures are
+// decimal strings so that status stays exact and readable.
+type HeldOutStatus struct {
+	Users     int64 `json:"users"`
+	Positives int64 `json:"positives"`
+	// AUC of the model; BaselineAUC of the map's own rule on the same users.
+	AUC         string `json:"auc"`
+	BaselineAUC string `json:"baselineAUC"`
+	// LiftTopDecile: the churn rate among the tenth scored highest over the
+	// rate among all.
+	LiftTopDecile string `json:"liftTopDecile"`
+	// CalibrationError: the mean gap between predicted and observed rates
+	// over ten bins of risk.
+	CalibrationError string `json:"calibrationError"`
+}
+
+// StageRisk is a stage's users and their mean risk.
+type StageRisk struct {
+	Stage         string `json:"stage"`
+	Users         int64  `json:"users"`
+	ExpectedChurn string `json:"expectedChurn"`
 }
 
 // JourneyMap is the journey customers go through, computed from the events of

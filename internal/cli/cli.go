@@ -19,6 +19,7 @@ import (
 	ingestcmd "github.com/cjm-dev/journey-operator/internal/cmd/ingest"
 	lintcmd "github.com/cjm-dev/journey-operator/internal/cmd/lint"
 	"github.com/cjm-dev/journey-operator/internal/cmd/manager"
+	predictcmd "github.com/cjm-dev/journey-operator/internal/cmd/predict"
 	quarantinecmd "github.com/cjm-dev/journey-operator/internal/cmd/quarantine"
 	receivecmd "github.com/cjm-dev/journey-operator/internal/cmd/receive"
 	reviewcmd "github.com/cjm-dev/journey-operator/internal/cmd/review"
@@ -36,6 +37,9 @@ var commands = []struct {
 	}},
 	{"audit", "verify the audit ledger against the data it covers, or report the evidence: journey audit verify|report", func(args []string) error {
 		return auditcmd.Run(context.Background(), args, os.Stdout)
+	}},
+	{"predict", "churn risk per user from a JourneyMap's own history: journey predict -f DIR", func(args []string) error {
+		return predictcmd.Run(ctrl.SetupSignalHandler(), args, os.Stdout)
 	}},
 	{"quarantine", "what a store holds for review and why: journey quarantine list|show", func(args []string) error {
 		return quarantinecmd.Run(context.Background(), args, os.Stdout)

@@ -16,7 +16,10 @@ import (
 	"sort"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
@@ -186,4 +189,20 @@ func (m MountedSecrets) Value(ref v1alpha1.SecretKeyRef) (string, error) {
 		return "", fmt.Errorf("Secret %s key %s is not mounted: %w", ref.Name, ref.Key, err)
 	}
 	return strings.TrimRight(string(b), "\n"), nil
+}
+
+// MapSources are the sources of the folder a JourneyMap selects: in its
+// namespace, matching its selector.
+func (f *Folder) MapSources(m v1alpha1.JourneyMap) ([]Source, error) {
+	sel, err := metav1.LabelSelectorAsSelector(&m.Spec.SourceSelector)
+	if err != nil {
+		return nil, fmt.Errorf("JourneyMap %s/%s: spec.sourceSelector: %w", m.Namespace, m.Name, err)
+	}
+	var out []Source
+	for _, s := range f.Sources {
+		if s.Namespace == m.Namespace && sel.Matches(labels.Set(s.Labels)) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }

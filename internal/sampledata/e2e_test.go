@@ -10,6 +10,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/cjm-dev/journey-operator/internal/cmd/run"
@@ -62,5 +63,22 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if names := slices.Sorted(maps.Keys(m.Sources)); len(names) != 6 {
 		t.Errorf("sources %v", names)
+	}
+
+	// The map's churn model, trained on the data's own history and judged
+	// on a later period, finds the planted drivers: it beats the map's own
+	// rule (being in AtRisk) by a wide margin, and is calibrated.
+	if len(res.Maps) != 1 || res.Maps[0].Prediction == nil || res.Maps[0].Prediction.HeldOut == nil {
+		t.Fatalf("no churn model: %+v", res.Maps)
+	}
+	p := res.Maps[0].Prediction
+	h := p.HeldOut
+	auc, _ := strconv.ParseFloat(h.AUC, 64)
+	base, _ := strconv.ParseFloat(h.BaselineAUC, 64)
+	cal, _ := strconv.ParseFloat(h.CalibrationError, 64)
+	t.Logf("churn model on the sample data: held-out AUC %s, the rule's %s, %d users, %d positives, lift %s, calibration error %s",
+		h.AUC, h.BaselineAUC, h.Users, h.Positives, h.LiftTopDecile, h.CalibrationError)
+	if auc < base+0.2 || auc < 0.8 || cal > 0.05 || h.Positives < 30 || p.Model != "logistic" || len(p.ByStage) == 0 {
+		t.Errorf("churn model on the sample data: %+v", *p)
 	}
 }

@@ -363,6 +363,9 @@ spec:
     onEnter: Subscribed
     webhook: {url: "https://surveys.example.internal/trigger"}
   dashboard: {enabled: true}
+  prediction:                   # churn risk within two weeks, learnt from the data's own history
+    horizon: 336h
+  segments: [plan, country, device]
 `,
 	"kustomization.yaml": `# kubectl apply -k . creates the specs (not the data: in a cluster the file
 # paths must name files the ingest pods mount).

@@ -36,6 +36,8 @@ const (
 	shareNegative = 0.0025
 	shareNoCurr   = 0.0025
 	shareTestMode = 0.003
+	// Planted churn drivers (for the churn model to find): who cancels
+	// voluntarily depends on how much they stream and on their plan.
 	// dropKeep and dropMinutes scale a dropper's sessions after the failure.
 	dropKeep    = 0.35
 	dropMinutes = 0.45
@@ -74,6 +76,14 @@ type tier struct {
 }
 
 var tiers = []tier{{0.12, 35}, {0.3, 75}, {0.55, 130}}
+
+// voluntaryLift and planLift scale shareVoluntary by tier (light, medium,
+// heavy streamers) and plan (basic, standard, premium): the drivers of
+// voluntary churn the sample data plants.
+var (
+	voluntaryLift = []float64{2.4, 0.8, 0.3}
+	planLift      = []float64{1.5, 1.0, 0.5}
+)
 
 var (
 	tierPaidCum  = []float64{0.3, 0.7, 1}
@@ -212,7 +222,7 @@ func planUser(seed uint64, i int, horizon int64) user {
 					u.billTicket = int32(int64(u.failAt) + r.between(2*hour, 2*day))
 				}
 			}
-		} else if r.float() < shareVoluntary {
+		} else if r.float() < shareVoluntary*voluntaryLift[u.tier]*planLift[u.plan] {
 			if k, ok := pickRenewal(&r, int64(u.anchor), 0, horizon); ok {
 				u.endAt, u.endReason = int32(int64(u.anchor)+k*billingPeriod), endVoluntary
 			}

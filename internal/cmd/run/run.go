@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,6 +30,7 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/ingest"
 	"github.com/cjm-dev/journey-operator/internal/journey"
 	"github.com/cjm-dev/journey-operator/internal/local"
+	"github.com/cjm-dev/journey-operator/internal/predict"
 	"github.com/cjm-dev/journey-operator/internal/render"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
@@ -69,9 +71,12 @@ type MapResult struct {
 	Stages      []StageResult    `json:"stages"`
 	Conversions []ConversionRate `json:"conversions"`
 	Alerts      []AlertResult    `json:"alerts"`
+	// Prediction is the churn model's training (spec.prediction).
+	Prediction *v1alpha1.PredictionStatus `json:"prediction,omitempty"`
 	// Page is the journey map page written, if any.
-	Page     string            `json:"page,omitempty"`
-	Snapshot *journey.Snapshot `json:"-"`
+	Page       string            `json:"page,omitempty"`
+	Snapshot   *journey.Snapshot `json:"-"`
+	prediction *predict.Report
 }
 
 // StageResult counts the users in a stage.
@@ -212,15 +217,14 @@ func evaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Fo
 	if err != nil {
 		return MapResult{}, err
 	}
-	sel, err := validate.Selector(&m.Spec.SourceSelector)
+	selected, err := f.MapSources(m)
 	if err != nil {
 		return MapResult{}, err
 	}
-	var sources []string
-	for _, s := range f.Sources {
-		if s.Namespace == m.Namespace && sel.Matches(labels.Set(s.Labels)) {
-			sources = append(sources, s.Namespace+"/"+s.Name)
-		}
+	var sources, touchpoints []string
+	for _, s := range selected {
+		sources = append(sources, s.Namespace+"/"+s.Name)
+		touchpoints = append(touchpoints, s.Spec.Touchpoint)
 	}
 	upTo, err := st.LatestSeq(ctx, sources)
 	if err != nil {
@@ -239,6 +243,19 @@ func evaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Fo
 	}
 	for _, c := range snap.Funnel {
 		res.Conversions = append(res.Conversions, ConversionRate{c.From, c.To, c.Rate})
+	}
+	if spec, ok := predict.MapSpec(m.Spec, touchpoints, asOf); ok {
+		h := predict.StoreHistory{Store: st, Sources: sources, Users: users, Stages: spec.Stages}
+		rep, err := predict.Run(ctx, h, spec, 0, time.Now(), nil)
+		switch {
+		case err == nil:
+			res.Prediction = rep.Status()
+			res.prediction = rep
+		case errors.Is(err, predict.ErrNotEnoughHistory):
+			res.Prediction = &v1alpha1.PredictionStatus{Message: err.Error()}
+		default:
+			return MapResult{}, fmt.Errorf("churn prediction: %w", err)
+		}
 	}
 	for _, a := range snap.Alerts {
 		res.Alerts = append(res.Alerts, AlertResult{a.Name, a.Firing, a.Pending})
@@ -336,6 +353,7 @@ func printText(w io.Writer, out Output) {
 			}
 		}
 		tw.Flush()
+		printPrediction(w, m)
 		for _, a := range m.Snapshot.Alerts {
 			state := "ok"
 			switch {
