@@ -23,6 +23,7 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/journey"
 	"github.com/cjm-dev/journey-operator/internal/notify"
+	"github.com/cjm-dev/journey-operator/internal/predict"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
 )
@@ -62,6 +63,10 @@ type Evaluator struct {
 	mem      journey.AlertMemory
 	restored bool
 	last     journey.Snapshot
+
+	// prediction is the churn model's last training, trained at trainedAt.
+	prediction *journey.Prediction
+	trainedAt  time.Time
 }
 
 // alertStateKey is where the alert for-state lives in the store.
@@ -135,8 +140,10 @@ func (e *Evaluator) Evaluate(ctx context.Context) (journey.Snapshot, error) {
 		return journey.Snapshot{}, fmt.Errorf("reading events: %w", err)
 	}
 	users := e.users
+	e.train(ctx, sources)
 	e.mu.Lock()
 	snap, mem := e.engine.Snapshot(e.cfg.Namespace, e.cfg.Name, users, e.now(), e.mem)
+	snap.Prediction = e.prediction
 	changed := !maps.EqualFunc(mem, e.mem, time.Time.Equal)
 	e.mem = mem
 	e.mu.Unlock()
@@ -370,5 +377,6 @@ func Status(s journey.Snapshot) v1alpha1.JourneyMapStatus {
 		st.Feedback = append(st.Feedback, v1alpha1.FeedbackStatus{Name: f.Name, Sent: f.Sent, Responses: f.Responses,
 			ResponseRate: strconv.FormatFloat(f.ResponseRate, 'f', 2, 64)})
 	}
+	st.Prediction = predict.StatusOf(s.Prediction)
 	return st
 }

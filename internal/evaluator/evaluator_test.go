@@ -112,6 +112,30 @@ func TestEvaluatorOnTheSampleData(t *testing.T) {
 	if _, page := get(t, srv.URL+"/"); !strings.Contains(page, "StreamingDropAfterBillingFailure") || !strings.Contains(page, "<svg") {
 		t.Error("the journey map page at / does not show the journey")
 	}
+
+	// The map asks for a churn model: the first evaluation trains it and
+	// reports it, in the snapshot, the status and /metrics.
+	p := snap.Prediction
+	if p == nil || p.Model != "logistic" || p.HeldOut.AUC < p.HeldOut.BaselineAUC+0.2 || len(p.ByStage) == 0 || !p.TrainedAt.Equal(asOf) {
+		t.Fatalf("prediction: %+v", p)
+	}
+	status := evaluator.Status(snap)
+	if status.Prediction == nil || status.Prediction.HeldOut.AUC != strconv.FormatFloat(p.HeldOut.AUC, 'f', 2, 64) || status.Prediction.ByStage[0].Stage != "Discovery" {
+		t.Fatalf("status.prediction: %+v", status.Prediction)
+	}
+	for _, line := range []string{
+		`journey_churn_model_auc{journey="streaming-journey",namespace="default"} `,
+		`journey_churn_rule_auc{journey="streaming-journey",namespace="default"} `,
+		`journey_churn_expected_ratio{journey="streaming-journey",namespace="default",stage="Trial"} `,
+	} {
+		if !strings.Contains(metrics, line) {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
+	// It is not trained again before retrainEvery.
+	if again, err := ev.Once(ctx); err != nil || again.Prediction != p {
+		t.Errorf("a second evaluation at the same time retrained the model (%v)", err)
+	}
 }
 
 func get(t *testing.T, url string) (int, string) {

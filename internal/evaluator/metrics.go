@@ -22,6 +22,10 @@ type Metrics struct {
 	deliveryFailures prometheus.Counter
 	// behind is how many events had arrived since the last evaluation.
 	behind prometheus.Gauge
+	// The churn model's held-out quality, next to the map's own rule's, and
+	// the expected churn by stage.
+	churnAUC, churnRuleAUC, churnTrained prometheus.Gauge
+	churnExpected                        *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, namespace, name string) (*Metrics, error) {
@@ -45,9 +49,18 @@ func newMetrics(reg prometheus.Registerer, namespace, name string) (*Metrics, er
 			Help: "Alert and survey deliveries that failed (retried at the next evaluation)."}),
 		behind: prometheus.NewGauge(prometheus.GaugeOpts{Name: "journey_events_behind_watermark", ConstLabels: labels,
 			Help: "Events ingested since the previous evaluation's watermark, caught up by the evaluation."}),
+		churnAUC: prometheus.NewGauge(prometheus.GaugeOpts{Name: "journey_churn_model_auc", ConstLabels: labels,
+			Help: "The churn model's AUC on held-out users of a later period than it was trained on."}),
+		churnRuleAUC: prometheus.NewGauge(prometheus.GaugeOpts{Name: "journey_churn_rule_auc", ConstLabels: labels,
+			Help: "The AUC of the map's own rule (being in the stage before the last) on the same held-out users."}),
+		churnTrained: prometheus.NewGauge(prometheus.GaugeOpts{Name: "journey_churn_model_trained_timestamp_seconds", ConstLabels: labels,
+			Help: "When the churn model was last trained (Unix time)."}),
+		churnExpected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "journey_churn_expected_ratio", ConstLabels: labels,
+			Help: "The mean churn risk of the users in each stage: the share expected to churn within the horizon."}, []string{"stage"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.users, m.stageUsers, m.conversion, m.firing, m.pending, m.duration, m.evaluations, m.deliveryFailures, m.behind} {
+		for _, c := range []prometheus.Collector{m.users, m.stageUsers, m.conversion, m.firing, m.pending, m.duration, m.evaluations, m.deliveryFailures, m.behind,
+			m.churnAUC, m.churnRuleAUC, m.churnTrained, m.churnExpected} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -67,6 +80,14 @@ func (m *Metrics) observe(s journey.Snapshot, took time.Duration) {
 	for _, a := range s.Alerts {
 		m.firing.WithLabelValues(a.Name, a.Severity).Set(float64(a.Firing))
 		m.pending.WithLabelValues(a.Name, a.Severity).Set(float64(a.Pending))
+	}
+	if p := s.Prediction; p != nil && p.Model != "" {
+		m.churnAUC.Set(p.HeldOut.AUC)
+		m.churnRuleAUC.Set(p.HeldOut.BaselineAUC)
+		m.churnTrained.Set(float64(p.TrainedAt.Unix()))
+		for _, g := range p.ByStage {
+			m.churnExpected.WithLabelValues(g.Name).Set(g.ExpectedChurn)
+		}
 	}
 	m.duration.Observe(took.Seconds())
 	m.evaluations.Inc()

@@ -27,6 +27,39 @@ type Snapshot struct {
 	Feedback []FeedbackCount
 	// Sources the map reads, with their last run.
 	Sources []SourceState
+	// Prediction is the churn model's last training, when the map asks for
+	// one (spec.prediction).
+	Prediction *Prediction
+}
+
+// Prediction is what the churn model's last training found.
+type Prediction struct {
+	Model     string
+	TrainedAt time.Time
+	// Horizon: risk is the probability of entering the last stage within it.
+	Horizon time.Duration
+	// HeldOut is how the model did on a later period's users, next to the
+	// map's own rule (being in the stage before the last); NaN when not
+	// measurable.
+	HeldOut HeldOut
+	// ByStage and BySegment are the users' expected churn now.
+	ByStage, BySegment []RiskGroup
+	// Message says why there is no model, when there is none.
+	Message string
+}
+
+// HeldOut is a model's quality on held-out users.
+type HeldOut struct {
+	Users, Positives                                  int
+	AUC, BaselineAUC, LiftTopDecile, CalibrationError float64
+}
+
+// RiskGroup is a group of users (a stage, a segment's value) and its mean
+// risk.
+type RiskGroup struct {
+	Name          string
+	Users         int
+	ExpectedChurn float64
 }
 
 // StageCount is one stage and the users in it now.

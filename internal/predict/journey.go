@@ -134,15 +134,36 @@ func Run(ctx context.Context, h History, s Spec, k int, now time.Time, each func
 	return r, nil
 }
 
-// Status is the report as a JourneyMap's status.prediction.
-func (r *Report) Status() *v1alpha1.PredictionStatus {
+// Summary is the report as the journey's snapshot carries it.
+func (r *Report) Summary() *journey.Prediction {
 	h := r.HeldOut
-	t := metav1.NewTime(r.TrainedAt)
-	st := &v1alpha1.PredictionStatus{TrainedAt: &t, Model: r.Model.Name(), HeldOut: &v1alpha1.HeldOutStatus{
+	p := &journey.Prediction{Model: r.Model.Name(), TrainedAt: r.TrainedAt, Horizon: r.Spec.Horizon,
+		HeldOut: journey.HeldOut{Users: h.Users, Positives: h.Positives, AUC: h.AUC, BaselineAUC: h.BaselineAUC,
+			LiftTopDecile: h.LiftTopDecile, CalibrationError: h.CalibrationError}}
+	for _, g := range r.ByStage {
+		p.ByStage = append(p.ByStage, journey.RiskGroup(g))
+	}
+	for _, g := range r.BySegment {
+		p.BySegment = append(p.BySegment, journey.RiskGroup(g))
+	}
+	return p
+}
+
+// StatusOf is a snapshot's prediction as a JourneyMap's status.prediction.
+func StatusOf(p *journey.Prediction) *v1alpha1.PredictionStatus {
+	if p == nil {
+		return nil
+	}
+	if p.Model == "" {
+		return &v1alpha1.PredictionStatus{Message: p.Message}
+	}
+	h := p.HeldOut
+	t := metav1.NewTime(p.TrainedAt)
+	st := &v1alpha1.PredictionStatus{TrainedAt: &t, Model: p.Model, HeldOut: &v1alpha1.HeldOutStatus{
 		Users: int64(h.Users), Positives: int64(h.Positives), AUC: Figure(h.AUC), BaselineAUC: Figure(h.BaselineAUC),
 		LiftTopDecile: Figure(h.LiftTopDecile), CalibrationError: Figure(h.CalibrationError),
 	}}
-	for _, g := range r.ByStage {
+	for _, g := range p.ByStage {
 		if g.Name == "(none yet)" {
 			continue
 		}
@@ -150,6 +171,9 @@ func (r *Report) Status() *v1alpha1.PredictionStatus {
 	}
 	return st
 }
+
+// Status is the report as a JourneyMap's status.prediction.
+func (r *Report) Status() *v1alpha1.PredictionStatus { return StatusOf(r.Summary()) }
 
 // Figure writes a measure as status does: two decimals ("0.83"); "n/a"
 // for a measure that could not be taken.

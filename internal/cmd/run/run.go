@@ -249,10 +249,10 @@ func evaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Fo
 		rep, err := predict.Run(ctx, h, spec, 0, time.Now(), nil)
 		switch {
 		case err == nil:
-			res.Prediction = rep.Status()
-			res.prediction = rep
+			res.Prediction, res.prediction, res.Snapshot.Prediction = rep.Status(), rep, rep.Summary()
 		case errors.Is(err, predict.ErrNotEnoughHistory):
 			res.Prediction = &v1alpha1.PredictionStatus{Message: err.Error()}
+			res.Snapshot.Prediction = &journey.Prediction{Message: err.Error(), Horizon: spec.Horizon}
 		default:
 			return MapResult{}, fmt.Errorf("churn prediction: %w", err)
 		}
