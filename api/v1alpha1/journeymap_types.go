@@ -120,7 +120,8 @@ type Stage struct {
 	// EnterWhen is evaluated for each of a user's events in time order; when
 	// true, the user enters this stage unless already in a later one. It sees
 	// `event` (with event.touchpoint) and `user` (user.count, user.sum,
-	// user.sumBetween, user.stage, user.enteredAt).
+	// user.sumBetween, user.stage, user.enteredAt, and user.churnRisk when the
+	// map has spec.prediction: the risk from the model's last training).
 	// +required
 	EnterWhen Expression `json:"enterWhen"`
 
@@ -159,7 +160,10 @@ type Alert struct {
 	// +kubebuilder:default=User
 	Scope AlertScope `json:"scope,omitempty"`
 
-	// Expression that holds while the alert condition is met.
+	// Expression that holds while the alert condition is met. A User-scoped
+	// alert sees `user` (as a stage's enterWhen does, user.churnRisk
+	// included, from the churn model's last scoring); a Journey-scoped one
+	// `journey`.
 	// +required
 	Expression Expression `json:"expression"`
 

@@ -37,10 +37,19 @@ func (e *Evaluator) train(ctx context.Context, sources []string) {
 	}
 	start := time.Now()
 	h := predict.StoreHistory{Store: e.store, Sources: sources, Users: e.users, Stages: spec.Stages}
-	rep, err := predict.Run(ctx, h, spec, 0, now, nil)
+	var risks map[string]float64
+	var each func(predict.UserRisk) error
+	if e.engine.ReadsChurnRisk() {
+		risks = map[string]float64{}
+		each = func(u predict.UserRisk) error { risks[u.User] = u.Risk; return nil }
+	}
+	rep, err := predict.Run(ctx, h, spec, 0, now, each)
 	switch {
 	case err == nil:
 		e.prediction, e.trainedAt = rep.Summary(), now
+		if risks != nil {
+			e.engine.SetRisks(risks)
+		}
 		e.log.Info("trained the churn model", "heldOutUsers", rep.HeldOut.Users, "auc", rep.HeldOut.AUC,
 			"ruleAUC", rep.HeldOut.BaselineAUC, "took", time.Since(start).Round(time.Millisecond))
 	case errors.Is(err, predict.ErrNotEnoughHistory):

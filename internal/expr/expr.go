@@ -90,6 +90,10 @@ type JourneyStats interface {
 type User struct {
 	Stage     string    `cel:"stage"`
 	EnteredAt time.Time `cel:"enteredAt"`
+	// ChurnRisk is the probability, 0..1, that the user enters the map's
+	// last stage within the prediction's horizon, as the churn model last
+	// scored them (0 before it has).
+	ChurnRisk float64 `cel:"churnRisk"`
 	history   UserHistory
 }
 

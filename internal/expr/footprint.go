@@ -18,8 +18,9 @@ type Footprint struct {
 	Event          bool
 	EventFields    map[string]bool
 	AllEventFields bool
-	// User is true when the expression reads the user variable.
-	User bool
+	// User is true when the expression reads the user variable;
+	// ChurnRisk when it reads user.churnRisk.
+	User, ChurnRisk bool
 	// Series are the user helper calls, when every one of them has constant
 	// arguments (Bounded). A helper call with a computed touchpoint, type,
 	// attribute or window leaves Bounded false and Series incomplete.
@@ -50,6 +51,9 @@ func (e *Env) Footprint(c Context, src string) (Footprint, error) {
 			if op := sel.Operand(); op.Kind() == ast.IdentKind && op.AsIdent() == "event" {
 				f.EventFields[sel.FieldName()] = true
 				selected[op.ID()] = true
+			}
+			if op := sel.Operand(); op.Kind() == ast.IdentKind && op.AsIdent() == "user" && sel.FieldName() == "churnRisk" {
+				f.ChurnRisk = true
 			}
 		case ast.IdentKind:
 			switch x.AsIdent() {

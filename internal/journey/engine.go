@@ -62,7 +62,19 @@ type Engine struct {
 	// them when allEventFields.
 	eventFields    map[string]bool
 	allEventFields bool
+	// risks are the churn model's last scores by user (user.churnRisk),
+	// kept when some stage or alert reads them (readsRisk).
+	risks     map[string]float64
+	readsRisk bool
 }
+
+// ReadsChurnRisk says whether a stage or alert reads user.churnRisk.
+func (e *Engine) ReadsChurnRisk() bool { return e.readsRisk }
+
+// SetRisks gives user.churnRisk the churn model's scores: stage conditions
+// read them from the next events evaluated, User-scoped alerts from the
+// next snapshot. Not safe to call during an evaluation.
+func (e *Engine) SetRisks(r map[string]float64) { e.risks = r }
 
 // eventKindFields are the event fields with few distinct values.
 var eventKindFields = map[string]bool{"touchpoint": true, "type": true, "source": true, "system": true}
@@ -82,6 +94,7 @@ func NewEngine(env *expr.Env, spec v1alpha1.JourneyMapSpec) (*Engine, error) {
 		if err != nil {
 			return err
 		}
+		e.readsRisk = e.readsRisk || f.ChurnRisk
 		if c == expr.StageCondition {
 			kind := !f.User && !f.AllEventFields
 			for field := range f.EventFields {
@@ -223,6 +236,7 @@ func (e *Engine) advance(u *UserState, events []store.Event, raws [][]byte, vals
 		}
 		act.bind(ev)
 		act.user.Bind(u.Stage(), u.EnteredAt(), h)
+		act.user.ChurnRisk = e.risks[u.User]
 		cur := u.stage
 		next := cur
 		for j := range e.stages {
@@ -437,6 +451,7 @@ func (e *Engine) Snapshot(namespace, name string, us *Users, now time.Time, mem 
 					eh.events, h = u.events, eh
 				}
 				act.user.Bind(u.Stage(), u.EnteredAt(), h)
+				act.user.ChurnRisk = e.risks[u.User]
 				out, _, err := prg.Eval(act)
 				judge(a.Name+"/"+u.User, u.User, err == nil && out == types.True)
 			}

@@ -101,8 +101,18 @@ func Checks(env *expr.Env, checks []v1alpha1.Check) Problems {
 // Journey compiles a JourneyMap's stages and alerts and parses its selector.
 func Journey(env *expr.Env, spec *v1alpha1.JourneyMapSpec) Problems {
 	var p Problems
+	// user.churnRisk is the churn model's: a map without one would read 0.
+	needsModel := func(field string, c expr.Context, src v1alpha1.Expression) {
+		if spec.Prediction != nil {
+			return
+		}
+		if f, err := env.Footprint(c, string(src)); err == nil && f.ChurnRisk {
+			p.add(field, fmt.Errorf("reads user.churnRisk, which needs spec.prediction (e.g. prediction: {horizon: 720h})"))
+		}
+	}
 	for _, s := range spec.Stages {
 		compileInto(&p, env, expr.StageCondition, "stage "+s.Name+" enterWhen", s.EnterWhen)
+		needsModel("stage "+s.Name+" enterWhen", expr.StageCondition, s.EnterWhen)
 	}
 	for _, a := range spec.Alerts {
 		c := expr.UserAlert
@@ -110,6 +120,9 @@ func Journey(env *expr.Env, spec *v1alpha1.JourneyMapSpec) Problems {
 			c = expr.JourneyAlert
 		}
 		compileInto(&p, env, c, "alert "+a.Name+" expression", a.Expression)
+		if c == expr.UserAlert {
+			needsModel("alert "+a.Name+" expression", c, a.Expression)
+		}
 	}
 	p.AddSelector("spec.sourceSelector", &spec.SourceSelector)
 	return p

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -66,6 +67,58 @@ func TestPredictOnTheSampleData(t *testing.T) {
 	}
 	if _, err := strconv.ParseFloat(records[1][1], 64); err != nil || strings.Count(records[1][3], "=") > 1 {
 		t.Fatalf("csv row %v", records[1])
+	}
+}
+
+// user.churnRisk in a User-scoped alert reads the model's scores: on the
+// sample data, an alert on risk above one half fires for exactly the users
+// `journey predict` scores above it.
+func TestChurnRiskInAnAlert(t *testing.T) {
+	dir := t.TempDir()
+	m, err := sampledata.Generate(context.Background(), dir, sampledata.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "journeymap-streaming.yaml")
+	spec, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alert := "  alerts:\n  - name: LikelyToChurn\n    scope: User\n    expression: user.churnRisk > 0.5\n    severity: info\n"
+	if err := os.WriteFile(path, []byte(strings.Replace(string(spec), "  alerts:\n", alert, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dsn := "sqlite://" + filepath.Join(t.TempDir(), "journey.db")
+	var out bytes.Buffer
+	if err := run.Run(context.Background(), []string{"-f", dir, "--store", dsn, "--as-of", m.Config.AsOf, "--html", "", "--output", "json"}, &out); err != nil {
+		t.Fatalf("journey run: %v", err)
+	}
+	var res run.Output
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	firing := int64(-1)
+	for _, a := range res.Maps[0].Alerts {
+		if a.Name == "LikelyToChurn" {
+			firing = a.Firing
+		}
+	}
+	out.Reset()
+	if err := predict.Run(context.Background(), []string{"-f", dir, "--store", dsn, "--as-of", m.Config.AsOf, "--output", "json"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rows []predict.Row
+	if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
+		t.Fatal(err)
+	}
+	above := int64(0)
+	for _, r := range rows {
+		if r.Risk > 0.5 {
+			above++
+		}
+	}
+	if above == 0 || firing != above {
+		t.Fatalf("LikelyToChurn fires for %d users; %d are scored above 0.5", firing, above)
 	}
 }
 

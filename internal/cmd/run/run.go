@@ -234,8 +234,30 @@ func evaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Fo
 	if err != nil {
 		return MapResult{}, err
 	}
+	var prediction *journey.Prediction
+	var report *predict.Report
+	if spec, ok := predict.MapSpec(m.Spec, touchpoints, asOf); ok {
+		h := predict.StoreHistory{Store: st, Sources: sources, Users: users, Stages: spec.Stages}
+		risks := map[string]float64{}
+		rep, err := predict.Run(ctx, h, spec, 0, time.Now(), func(u predict.UserRisk) error {
+			if eng.ReadsChurnRisk() {
+				risks[u.User] = u.Risk
+			}
+			return nil
+		})
+		switch {
+		case err == nil:
+			report, prediction = rep, rep.Summary()
+			eng.SetRisks(risks)
+		case errors.Is(err, predict.ErrNotEnoughHistory):
+			prediction = &journey.Prediction{Message: err.Error(), Horizon: spec.Horizon}
+		default:
+			return MapResult{}, fmt.Errorf("churn prediction: %w", err)
+		}
+	}
 	snap := eng.Replay(m.Namespace, m.Name, users, asOf)
 	snap.Feedback = eng.Feedback(users)
+	snap.Prediction = prediction
 	res := MapResult{Name: m.Name, Namespace: m.Namespace, Users: snap.Users, Snapshot: &snap,
 		Stages: []StageResult{}, Conversions: []ConversionRate{}, Alerts: []AlertResult{}}
 	for _, s := range snap.Stages {
@@ -244,19 +266,7 @@ func evaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Fo
 	for _, c := range snap.Funnel {
 		res.Conversions = append(res.Conversions, ConversionRate{c.From, c.To, c.Rate})
 	}
-	if spec, ok := predict.MapSpec(m.Spec, touchpoints, asOf); ok {
-		h := predict.StoreHistory{Store: st, Sources: sources, Users: users, Stages: spec.Stages}
-		rep, err := predict.Run(ctx, h, spec, 0, time.Now(), nil)
-		switch {
-		case err == nil:
-			res.Prediction, res.prediction, res.Snapshot.Prediction = rep.Status(), rep, rep.Summary()
-		case errors.Is(err, predict.ErrNotEnoughHistory):
-			res.Prediction = &v1alpha1.PredictionStatus{Message: err.Error()}
-			res.Snapshot.Prediction = &journey.Prediction{Message: err.Error(), Horizon: spec.Horizon}
-		default:
-			return MapResult{}, fmt.Errorf("churn prediction: %w", err)
-		}
-	}
+	res.Prediction, res.prediction = predict.StatusOf(prediction), report
 	for _, a := range snap.Alerts {
 		res.Alerts = append(res.Alerts, AlertResult{a.Name, a.Firing, a.Pending})
 	}
