@@ -75,12 +75,14 @@ setup-envtest: ## Build kube-apiserver, etcd and kubectl for tests (cached in ~/
 	hack/setup-envtest.sh
 
 .PHONY: test-deps
-test-deps: ## Install what the tests need when it is missing (Debian's postgresql and chromium); print what is installed.
+test-deps: ## Install what the tests need when it is missing (Debian's postgresql, chromium, prometheus and prometheus-alertmanager); print what is installed.
 	bash hack/postgres.sh
 	bash hack/chromium.sh
+	bash hack/prometheus.sh
+	bash hack/alertmanager.sh
 
 .PHONY: test
-test: test-deps manifests generate fmt vet ## Run all tests against a real kube-apiserver + etcd, PostgreSQL and Chromium.
+test: test-deps manifests generate fmt vet ## Run all tests against a real kube-apiserver + etcd, PostgreSQL, Chromium, Prometheus and Alertmanager.
 	assets="$$(hack/setup-envtest.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT)
 

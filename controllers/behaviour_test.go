@@ -366,6 +366,26 @@ var _ = Describe("run results", func() {
 	})
 })
 
+var _ = Describe("a stale feed", func() {
+	It("is a Warning naming the check, and Ready says the last run was stale", func() {
+		ns := newNamespace()
+		createSecret(ns, "journey-store", "dsn")
+		Expect(k8s.Create(ctx, billingSource(ns, "billing"))).To(Succeed())
+		eventuallyReady(ns, "billing")
+		finishPod(ns, "billing", "billing-ingest-1-stale", 0,
+			`{"id":"run-1","outcome":"Stale","message":"check freshness failed: newest event 30h old, limit 24h","read":266,"accepted":266,"duplicates":0,"quarantined":0,"rejected":0}`,
+			time.Now().Add(-time.Minute).Truncate(time.Second))
+		Eventually(func(g Gomega) {
+			src := getSource(ns, "billing")
+			g.Expect(src.Status.Runs).To(Equal(&v1alpha1.RunCounts{Succeeded: 1}), "a stale run committed what it read")
+			g.Expect(condition(src, "Ready")).To(SatisfyAll(HavePrefix("True/"),
+				ContainSubstring("last run stale: accepted 266 of 266 read (check freshness failed: newest event 30h old, limit 24h)")))
+		}, timeout).Should(Succeed())
+		Eventually(func() []string { return eventNotes(ns, "billing") }, timeout).Should(
+			ContainElement(SatisfyAll(HavePrefix("Warning RunStale: run run-1 stale"), ContainSubstring("newest event 30h old"))))
+	})
+})
+
 var _ = Describe("a missing Secret", func() {
 	It("makes the source not Ready, naming it, and the source recovers once it appears", func() {
 		ns := newNamespace()

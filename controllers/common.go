@@ -40,6 +40,8 @@ const (
 	ReasonWorkloadUnavailable   = "WorkloadUnavailable"
 	ReasonRunSucceeded          = "RunSucceeded"
 	ReasonRunFailed             = "RunFailed"
+	ReasonRunStale              = "RunStale"
+	ReasonRunVolumeAnomaly      = "RunVolumeAnomaly"
 	ReasonRunRequested          = "RunRequested"
 	ReasonSuspended             = "Suspended"
 	ReasonNoSources             = "NoSources"

@@ -285,7 +285,16 @@ func (r *TouchpointSourceReconciler) record(src *v1alpha1.TouchpointSource, run 
 		// for `journey audit verify`.
 		msg += "; ledger " + run.LedgerHash
 	}
-	r.event(src, false, ReasonRunSucceeded, "%s", msg)
+	switch run.Outcome {
+	case v1alpha1.RunStale:
+		// The run committed, but the feed it read is behind: a platform
+		// team must look, so it is a Warning with the checks that failed.
+		r.event(src, true, ReasonRunStale, "%s; %s", msg, run.Message)
+	case v1alpha1.RunVolumeAnomaly:
+		r.event(src, true, ReasonRunVolumeAnomaly, "%s; %s", msg, run.Message)
+	default:
+		r.event(src, false, ReasonRunSucceeded, "%s", msg)
+	}
 }
 
 // runFromPod reads a finished ingest pod's run report from its termination
@@ -354,6 +363,9 @@ func (r *TouchpointSourceReconciler) markOutcome(ctx context.Context, src *v1alp
 		msg += fmt.Sprintf("; last run %s: accepted %d of %d read", strings.ToLower(string(last.Outcome)), last.Accepted, last.Read)
 		if last.Quarantined > 0 {
 			msg += fmt.Sprintf(", %d quarantined for review", last.Quarantined)
+		}
+		if last.Outcome == v1alpha1.RunStale || last.Outcome == v1alpha1.RunVolumeAnomaly {
+			msg += " (" + last.Message + ")"
 		}
 	}
 	conditions.MarkReady(src, ReasonApplied, "%s", msg)

@@ -315,13 +315,21 @@ type EventMapping struct {
 }
 
 // RunOutcome is how an ingest run ended.
-// +kubebuilder:validation:Enum=Succeeded;Failed;Quarantined
+// +kubebuilder:validation:Enum=Succeeded;Failed;Quarantined;Stale;VolumeAnomaly
 type RunOutcome string
 
 const (
 	RunSucceeded   RunOutcome = "Succeeded"
 	RunFailed      RunOutcome = "Failed"
 	RunQuarantined RunOutcome = "Quarantined"
+	// RunStale: a freshness check whose action is Quarantine failed, the
+	// feed's newest event being older than its maxAge. What the run read
+	// was committed.
+	RunStale RunOutcome = "Stale"
+	// RunVolumeAnomaly: a volume check whose action is Quarantine failed,
+	// the run reading fewer records than minRecords or a count too far off
+	// the recent runs'. What the run read was committed.
+	RunVolumeAnomaly RunOutcome = "VolumeAnomaly"
 )
 
 // RunSummary is what one ingest run read, loaded and set aside.
@@ -336,8 +344,12 @@ type RunSummary struct {
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
 
-	// Outcome: Succeeded, Failed (nothing was committed) or Quarantined
-	// (committed, with records held for review).
+	// Outcome: Succeeded, Failed (nothing was committed), Quarantined
+	// (committed, with records held for review), Stale (committed, but a
+	// freshness check found the feed's newest event too old) or
+	// VolumeAnomaly (committed, but a volume check found the count off).
+	// A stale feed wins over a volume anomaly, and either over held records;
+	// the message names every check that failed.
 	// +optional
 	Outcome RunOutcome `json:"outcome,omitempty"`
 

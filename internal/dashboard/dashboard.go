@@ -20,7 +20,9 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cjm-dev/journey-operator/internal/journey"
 )
@@ -110,6 +112,51 @@ type view struct {
 	Alerts      []alertView
 	Feedback    []feedbackView
 	Sources     []sourceView
+	Prediction  *predictionView
+
+	// Stale and VolumeAnomalies count sources whose last run committed but
+	// failed a freshness or a volume check: named in the header, so a feed
+	// that stopped does not read as "Sources failed 0" and nothing else.
+	Stale, VolumeAnomalies int
+}
+
+type predictionView struct {
+	Message                                  string
+	Model, Outcome, Horizon, TrainedAt, Rule string
+	Users, Positives                         string
+	AUC, BaselineAUC, Lift, Calibration      string
+	ByStage                                  []riskView
+}
+
+type riskView struct{ Name, Users, Rate, Width string }
+
+func newPredictionView(s journey.Snapshot) *predictionView {
+	p := s.Prediction
+	if p == nil {
+		return nil
+	}
+	if p.Model == "" {
+		return &predictionView{Message: p.Message}
+	}
+	fig := func(v float64) string {
+		if v != v {
+			return "n/a"
+		}
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	v := &predictionView{Model: p.Model, Horizon: p.Horizon.String(), TrainedAt: when(p.TrainedAt),
+		Users: count(int64(p.HeldOut.Users)), Positives: count(int64(p.HeldOut.Positives)),
+		AUC: fig(p.HeldOut.AUC), BaselineAUC: fig(p.HeldOut.BaselineAUC), Lift: fig(p.HeldOut.LiftTopDecile), Calibration: fig(p.HeldOut.CalibrationError)}
+	if n := len(s.Stages); n >= 2 {
+		v.Outcome, v.Rule = s.Stages[n-1].Name, "being in "+s.Stages[n-2].Name
+	}
+	if p.Horizon%time.Hour == 0 {
+		v.Horizon = strconv.FormatInt(int64(p.Horizon/time.Hour), 10) + "h"
+	}
+	for _, g := range p.ByStage {
+		v.ByStage = append(v.ByStage, riskView{Name: g.Name, Users: count(int64(g.Users)), Rate: percent(g.ExpectedChurn), Width: num(100 * clamp01(g.ExpectedChurn))})
+	}
+	return v
 }
 
 type stageView struct {
@@ -248,6 +295,12 @@ func newView(s journey.Snapshot, refresh int) view {
 				v.Failed++
 			case "Quarantined":
 				sv.OutcomeClass = "out-warn"
+			case "Stale":
+				sv.OutcomeClass = "out-warn"
+				v.Stale++
+			case "VolumeAnomaly":
+				sv.OutcomeClass = "out-warn"
+				v.VolumeAnomalies++
 			default:
 				sv.OutcomeClass = "out-other"
 			}
@@ -264,5 +317,6 @@ func newView(s journey.Snapshot, refresh int) view {
 		}
 		v.Sources = append(v.Sources, sv)
 	}
+	v.Prediction = newPredictionView(s)
 	return v
 }

@@ -63,6 +63,8 @@ func TestRenderShowsEverything(t *testing.T) {
 		}
 	}
 	mustContain("run messages", "6 records held for review", "the Zuora API answered 503")
+	mustContain("prediction", `AUC <b data-measure="auc">0.83</b> against <b data-measure="baseline-auc">0.66</b>`, "being in AtRisk",
+		"within 720h", `<tr data-risk-stage="AtRisk"><th scope="row">AtRisk</th><td class="n">120</td>`, "41.0%", "lift in the top tenth 3.90")
 	mustContain("pending review", `<td class="n pending">17<br><span class="muted">oldest 5d</span></td>`, `<td class="n pending zero">0</td>`)
 	if n := strings.Count(out, `class="sox"`); n != 2 {
 		t.Errorf("%d sources marked financial, want 2", n)

@@ -66,6 +66,9 @@ func streamingSnapshot() journey.Snapshot {
 				Instances:   []journey.AlertInstance{{ActiveAt: at.Add(-26 * time.Hour), FiredAt: at.Add(-26 * time.Hour)}},
 			},
 		},
+		Prediction: &journey.Prediction{Model: "logistic", TrainedAt: at.Add(-3 * time.Hour), Horizon: 720 * time.Hour,
+			HeldOut: journey.HeldOut{Users: 1840, Positives: 212, AUC: 0.83, BaselineAUC: 0.66, LiftTopDecile: 3.9, CalibrationError: 0.03},
+			ByStage: []journey.RiskGroup{{Name: "Engaged", Users: 458, ExpectedChurn: 0.06}, {Name: "AtRisk", Users: 120, ExpectedChurn: 0.41}}},
 		Feedback: []journey.FeedbackCount{
 			{Name: "exit-survey", OnEnter: "Churned", Sent: 6120, Responses: 1102, ResponseRate: 1102.0 / 6120},
 		},

@@ -17,7 +17,6 @@ import (
 	"math/big"
 	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -144,7 +143,7 @@ func Run(ctx context.Context, cfg runconfig.Source, configHash string, o Options
 		if failures := r.judge(ctx, rejecting, read, newest); len(failures) > 0 {
 			// The whole run is rejected: every record it read.
 			t.read, t.rejected = read, read
-			return r.finish(ctx, cursor, &runLevelError{strings.Join(failures, "; ")})
+			return r.finish(ctx, cursor, &runLevelError{failures.String()})
 		}
 	}
 
@@ -219,7 +218,7 @@ func Run(ctx context.Context, cfg runconfig.Source, configHash string, o Options
 		return r.finish(ctx, cursor, err)
 	}
 	// Run-level checks that quarantine or warn judge the run after it.
-	var failures []string
+	var failures runLevelFailures
 	for _, action := range []v1alpha1.CheckAction{v1alpha1.ActionQuarantine, v1alpha1.ActionWarn} {
 		for _, f := range r.judge(ctx, runChecks(p.RunChecks, action), t.read, t.newest) {
 			if action == v1alpha1.ActionWarn {
@@ -244,7 +243,7 @@ type runner struct {
 	src      string
 	start    time.Time
 	t        *totals
-	runLevel []string
+	runLevel runLevelFailures
 }
 
 func (r *runner) financial() bool { return r.cfg.Spec.Financial }
@@ -370,13 +369,14 @@ func (r *runner) finish(ctx context.Context, cursor string, runErr error) (Summa
 	case runErr != nil:
 		outcome, msg = v1alpha1.RunFailed, runErr.Error()
 	case len(r.runLevel) > 0:
-		outcome, msg = v1alpha1.RunQuarantined, "run-level check failed: "+strings.Join(r.runLevel, "; ")
-	case t.quarantined > 0:
-		noun := "records"
-		if t.quarantined == 1 {
-			noun = "record"
+		// Say what happened to the feed (Stale, VolumeAnomaly), not
+		// "Quarantined" with nothing held.
+		outcome, msg = r.runLevel.outcome(), "run-level check failed: "+r.runLevel.String()
+		if t.quarantined > 0 {
+			msg += "; " + heldMessage(t.quarantined)
 		}
-		outcome, msg = v1alpha1.RunQuarantined, fmt.Sprintf("%d %s quarantined for review", t.quarantined, noun)
+	case t.quarantined > 0:
+		outcome, msg = v1alpha1.RunQuarantined, heldMessage(t.quarantined)
 	}
 	currency := ""
 	if len(t.currencies) == 1 {
@@ -444,28 +444,31 @@ func (r *runner) finish(ctx context.Context, cursor string, runErr error) (Summa
 }
 
 // judge evaluates run-level checks; it returns one line per failure.
-func (r *runner) judge(ctx context.Context, checks []v1alpha1.Check, read int64, newest time.Time) []string {
-	var out []string
+func (r *runner) judge(ctx context.Context, checks []v1alpha1.Check, read int64, newest time.Time) runLevelFailures {
+	var out runLevelFailures
 	for _, c := range checks {
 		switch {
 		case c.Freshness != nil:
 			max := c.Freshness.MaxAge.Duration
 			if newest.IsZero() {
-				out = append(out, fmt.Sprintf("%s: no event in this run (maxAge %s)", c.Name, max))
+				out = append(out, runLevelFailure{v1alpha1.RunStale, fmt.Sprintf("%s: no event in this run (maxAge %s)", c.Name, max)})
 			} else if age := r.o.AsOf().Sub(newest); age > max {
-				out = append(out, fmt.Sprintf("%s: newest event is %s old, more than maxAge %s", c.Name, age.Round(time.Minute), max))
+				out = append(out, runLevelFailure{v1alpha1.RunStale,
+					fmt.Sprintf("%s: newest event is %s old, more than maxAge %s", c.Name, age.Round(time.Minute), max)})
 			}
 		case c.Volume != nil:
 			v := c.Volume
 			if v.MinRecords != nil && read < *v.MinRecords {
-				out = append(out, fmt.Sprintf("%s: read %d records, fewer than minRecords %d", c.Name, read, *v.MinRecords))
+				out = append(out, runLevelFailure{v1alpha1.RunVolumeAnomaly,
+					fmt.Sprintf("%s: read %d records, fewer than minRecords %d", c.Name, read, *v.MinRecords)})
 			}
 			if v.MaxChangePercent != nil {
 				if mean, n := r.baseline(ctx, int(v.BaselineRuns)); n > 0 && mean > 0 {
 					change := 100 * abs(float64(read)-mean) / mean
 					if change > float64(*v.MaxChangePercent) {
-						out = append(out, fmt.Sprintf("%s: read %d records, %.0f%% off the mean of the last %d runs (%.0f); maxChangePercent %d",
-							c.Name, read, change, n, mean, *v.MaxChangePercent))
+						out = append(out, runLevelFailure{v1alpha1.RunVolumeAnomaly,
+							fmt.Sprintf("%s: read %d records, %.0f%% off the mean of the last %d runs (%.0f); maxChangePercent %d",
+								c.Name, read, change, n, mean, *v.MaxChangePercent)})
 					}
 				}
 			}

@@ -325,10 +325,24 @@ func TestRunLevelChecks(t *testing.T) {
 		if err != nil || s.Outcome != v1alpha1.RunSucceeded || s.Accepted != 2 || s.Warnings != 1 {
 			t.Errorf("freshness Warn: %+v, %v", s.RunSummary, err)
 		}
-		// Quarantine marks the run.
+		// Quarantine commits the run and names what happened to the feed
+		// in its outcome: it held no record.
 		s, err = runSource(t, st, src, dir, rule(v1alpha1.ActionQuarantine, fresh), ingest.Options{})
-		if err != nil || s.Outcome != v1alpha1.RunQuarantined || !strings.Contains(s.Message, "newest event is 72h0m0s old") {
-			t.Errorf("freshness Quarantine: outcome %s message %q err %v", s.Outcome, s.Message, err)
+		if err != nil || s.Outcome != v1alpha1.RunStale || !strings.Contains(s.Message, "newest event is 72h0m0s old") || s.Quarantined != 0 {
+			t.Errorf("freshness Quarantine: outcome %s message %q quarantined %d err %v; want Stale", s.Outcome, s.Message, s.Quarantined, err)
+		}
+		s, err = runSource(t, st, src, dir, rule(v1alpha1.ActionQuarantine, volume), ingest.Options{})
+		if err != nil || s.Outcome != v1alpha1.RunVolumeAnomaly || !strings.Contains(s.Message, "fewer than minRecords 10") {
+			t.Errorf("volume Quarantine: outcome %s message %q err %v; want VolumeAnomaly", s.Outcome, s.Message, err)
+		}
+		// Both: the stale feed is named, and the message gives both checks.
+		both := rule(v1alpha1.ActionQuarantine, volume)
+		fresh.Action = v1alpha1.ActionQuarantine
+		both[0].Spec.Checks = append(both[0].Spec.Checks, fresh)
+		s, err = runSource(t, st, src, dir, both, ingest.Options{})
+		if err != nil || s.Outcome != v1alpha1.RunStale || !strings.Contains(s.Message, "fewer than minRecords 10") ||
+			!strings.Contains(s.Message, "newest event is 72h0m0s old") {
+			t.Errorf("freshness and volume Quarantine: outcome %s message %q err %v; want Stale naming both", s.Outcome, s.Message, err)
 		}
 	})
 }

@@ -5,6 +5,7 @@
 package runconfig
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -99,12 +100,21 @@ type Journey struct {
 }
 
 // Encode returns the file's content and its hash ("sha256:<hex>"), which
-// changes exactly when the content does.
+// changes exactly when the content does. CEL is written as written:
+// platform teams read it with `kubectl get cm -o yaml`, where json.Marshal's
+// HTML escaping would show `event.amount \u003e= 1.0`.
 func Encode(cfg any) (data []byte, hash string, err error) {
-	data, err = json.MarshalIndent(cfg, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(cfg); err != nil {
 		return nil, "", fmt.Errorf("encoding run configuration: %w", err)
 	}
+	// Without the Encoder's newline, a configuration holding no <, > or &
+	// keeps the bytes, and so the hash, it had: upgrading rolls out only
+	// the workloads whose configuration reads differently.
+	data = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	sum := sha256.Sum256(data)
 	return data, "sha256:" + hex.EncodeToString(sum[:]), nil
 }

@@ -216,11 +216,11 @@ func (g *gen) manifest() *Manifest {
 		e := &s.Expected
 		e.Accepted = e.Read - e.Duplicates - e.Quarantined - e.Rejected
 		e.Outcome = "Succeeded"
-		quarantinedRun := false
-		if s.Freshness != nil && s.Freshness.Late && s.Freshness.Action == "Quarantine" {
-			quarantinedRun = true
-		}
-		if e.Quarantined > 0 || quarantinedRun {
+		switch {
+		case s.Freshness != nil && s.Freshness.Late && s.Freshness.Action == "Quarantine":
+			// A stale feed is what the run's outcome names.
+			e.Outcome = "Stale"
+		case e.Quarantined > 0:
 			e.Outcome = "Quarantined"
 		}
 	}

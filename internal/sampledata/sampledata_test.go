@@ -198,8 +198,8 @@ func TestManifestMatchesFiles(t *testing.T) {
 	if e.Outcome != "Quarantined" {
 		t.Errorf("billing expected outcome %s", e.Outcome)
 	}
-	if s := m.Sources[SourceSupport].Expected; s.Outcome != "Quarantined" || !slices.Equal(s.RunLevel, []string{CheckFeedFresh}) {
-		t.Errorf("support expected %+v: the late feed must fail %s", s, CheckFeedFresh)
+	if s := m.Sources[SourceSupport].Expected; s.Outcome != "Stale" || s.Quarantined != 0 || !slices.Equal(s.RunLevel, []string{CheckFeedFresh}) {
+		t.Errorf("support expected %+v: the late feed must fail %s, the run reading Stale", s, CheckFeedFresh)
 	}
 	for _, name := range []string{SourceCatalog, SourceFeedback} {
 		if s := m.Sources[name].Expected; s.Outcome != "Succeeded" {

@@ -501,6 +501,9 @@ func testFindAndPending(t *testing.T, b backend) {
 		{QuarantineFilter{To: at.Add(time.Hour)}, "a"},
 		{QuarantineFilter{Status: QuarantineDiscarded}, ""},
 		{QuarantineFilter{Limit: 2}, "a b"},
+		{QuarantineFilter{UserID: "u-b"}, "b"},
+		{QuarantineFilter{UserID: "u-%"}, ""},
+		{QuarantineFilter{UserID: "u"}, ""},
 	} {
 		if got := strings.Join(find(c.f), " "); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.f, got, c.want)

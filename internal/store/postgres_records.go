@@ -51,6 +51,9 @@ func pgFindQuarantine(ctx context.Context, q pgQuerier, f QuarantineFilter, with
 	if len(f.EventIDs) > 0 {
 		where += ` AND q.event_id = ANY(` + arg(f.EventIDs) + `::text[])`
 	}
+	if f.UserID != "" {
+		where += ` AND q.event LIKE ` + arg(userPattern(f.UserID)) + ` ESCAPE '\'`
+	}
 	if !f.From.IsZero() {
 		where += ` AND q.at >= ` + arg(normTime(f.From))
 	}

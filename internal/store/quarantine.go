@@ -117,6 +117,8 @@ type QuarantineFilter struct {
 	Check    string
 	RunIDs   []string
 	EventIDs []string
+	// UserID selects the records whose held event is the user's.
+	UserID string
 	// From and To select records held at or after From and before To.
 	From, To time.Time
 	// AfterID and Limit page through the records, oldest first.
@@ -210,4 +212,12 @@ func reasonOf(detail string) string {
 		return ""
 	}
 	return d.Reason
+}
+
+// userPattern is a LIKE pattern (escaped with \\) that finds a user's held
+// events by their JSON.
+func userPattern(user string) string {
+	b, _ := json.Marshal(user)
+	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(string(b))
+	return `%"userID":` + esc + `,%`
 }

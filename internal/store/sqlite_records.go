@@ -37,6 +37,9 @@ func sqliteFindQuarantine(ctx context.Context, q sqliteQuerier, f QuarantineFilt
 	if len(f.EventIDs) > 0 {
 		add(`q.event_id IN (SELECT value FROM json_each(?))`, jsonText(f.EventIDs))
 	}
+	if f.UserID != "" {
+		add(`q.event LIKE ? ESCAPE '\'`, userPattern(f.UserID))
+	}
 	if !f.From.IsZero() {
 		add(`q.at >= ?`, fmtTime(f.From))
 	}

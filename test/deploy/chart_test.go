@@ -25,6 +25,22 @@ var (
 	defaults map[string]any
 	// namespaceScoped installs the chart for two namespaces only.
 	namespaceScoped = map[string]any{"watchNamespaces": []any{"media-a", "media-b"}}
+	// monitoring turns on what the chart ships for Prometheus and Grafana,
+	// with every knob of it set.
+	monitoring = map[string]any{"metrics": map[string]any{
+		"certSecret": "journey-metrics-cert",
+		"readers":    []any{map[string]any{"kind": "ServiceAccount", "name": "prometheus-k8s", "namespace": "monitoring"}, map[string]any{"kind": "Group", "name": "sre"}},
+		"service":    map[string]any{"port": 9443, "annotations": map[string]any{"example.com/scrape": "true"}},
+		"serviceMonitor": map[string]any{"enabled": true, "labels": map[string]any{"release": "kube-prometheus-stack"}, "interval": "1m", "scrapeTimeout": "20s",
+			"tlsConfig": map[string]any{"serverName": "journey-operator-metrics.journey-system.svc",
+				"ca": map[string]any{"secret": map[string]any{"name": "journey-metrics-cert", "key": "ca.crt"}}}},
+		"prometheusRule": map[string]any{"enabled": true, "labels": map[string]any{"release": "kube-prometheus-stack"}, "alertLabels": map[string]any{"team": "platform"},
+			"missedSchedules": 4, "quarantineSpike": map[string]any{"share": 0.1, "minRecords": 25}, "evaluatorStalledAfter": "2h"},
+		"grafanaDashboards": map[string]any{"enabled": true, "annotations": map[string]any{"grafana_folder": "journey-operator"}, "namespace": "monitoring"},
+	}}
+	// plainMetrics serves /metrics over plain HTTP, scraped by ServiceMonitors.
+	plainMetrics = map[string]any{"watchNamespaces": []any{"media-a"}, "metrics": map[string]any{"secure": false,
+		"serviceMonitor": map[string]any{"enabled": true}}}
 	// everythingElse turns every other knob of values.yaml.
 	everythingElse = map[string]any{
 		"image": map[string]any{
@@ -76,6 +92,8 @@ var _ = Describe("the Helm chart", func() {
 		Entry("default values: a cluster-wide install", defaults),
 		Entry("watchNamespaces: a namespace-scoped install", namespaceScoped),
 		Entry("every other value set", everythingElse),
+		Entry("ServiceMonitors, PrometheusRule, Grafana dashboards, a metrics certificate", monitoring),
+		Entry("plain HTTP metrics, namespace-scoped ServiceMonitors", plainMetrics),
 	)
 
 	DescribeTable("runs the manager under the restricted Pod Security Standard",
@@ -85,6 +103,7 @@ var _ = Describe("the Helm chart", func() {
 		Entry("default values", defaults),
 		Entry("watchNamespaces", namespaceScoped),
 		Entry("every other value set", everythingElse),
+		Entry("a metrics certificate", monitoring),
 	)
 
 	It("grants the manager exactly the rules controller-gen generates from the RBAC markers", func() {
@@ -118,14 +137,21 @@ var _ = Describe("the Helm chart", func() {
 		Expect(args).NotTo(ContainElement(HavePrefix("--watch-namespaces")))
 	})
 
-	It("with watchNamespaces renders one RoleBinding in each watched namespace and binds nothing cluster-wide but the webhook configurations by name", func() {
+	It("with watchNamespaces renders one RoleBinding in each watched namespace and binds nothing cluster-wide but the webhook configurations by name and the metrics reviews", func() {
 		objs := mustRender(chrt, namespaceScoped)
 		crbs := ofKind(objs, "ClusterRoleBinding")
-		Expect(crbs).To(HaveLen(1), "a namespace-scoped install grants nothing cluster-wide but its two webhook configurations")
-		crb := as[rbacv1.ClusterRoleBinding](crbs[0])
-		for _, rule := range as[rbacv1.ClusterRole](byName(objs, "ClusterRole", crb.RoleRef.Name)).Rules {
-			Expect(rule.APIGroups).To(ConsistOf("admissionregistration.k8s.io"))
-			Expect(rule.ResourceNames).To(HaveLen(1), "each rule names its one webhook configuration")
+		Expect(crbs).To(HaveLen(2), "a namespace-scoped install grants nothing cluster-wide but its two webhook configurations and the reviews of metrics scrapes")
+		for _, o := range crbs {
+			crb := as[rbacv1.ClusterRoleBinding](o)
+			rules := as[rbacv1.ClusterRole](byName(objs, "ClusterRole", crb.RoleRef.Name)).Rules
+			if crb.RoleRef.Name == "journey-operator-metrics-auth" {
+				Expect(rules).To(Equal(metricsAuthRules), "TokenReviews and SubjectAccessReviews are cluster-scoped: only create them")
+				continue
+			}
+			for _, rule := range rules {
+				Expect(rule.APIGroups).To(ConsistOf("admissionregistration.k8s.io"))
+				Expect(rule.ResourceNames).To(HaveLen(1), "each rule names its one webhook configuration")
+			}
 		}
 		for _, ns := range watched {
 			var found bool
@@ -149,7 +175,7 @@ var _ = Describe("the Helm chart", func() {
 	It("passes the manager its own image and pull policy for the workloads, and the store's Secret", func() {
 		args, image := managerContainer(managerDeployment(mustRender(chrt, defaults)))
 		Expect(image).To(Equal("ghcr.io/cjm-dev/journey-operator:" + chrt.Metadata.AppVersion))
-		Expect(args).To(HaveExactElements("manager", "--leader-elect", "--metrics-bind-address=:8080",
+		Expect(args).To(HaveExactElements("manager", "--leader-elect", "--metrics-bind-address=:8443",
 			"--health-probe-bind-address=:8081", "--image="+image, "--image-pull-policy=IfNotPresent",
 			"--store-secret-name=journey-store", "--store-secret-key=dsn",
 			"--webhook-port=9443", "--webhook-cert-secret=journey-operator-webhook-cert", "--webhook-namespace=journey-system",
@@ -178,8 +204,8 @@ var _ = Describe("the Helm chart", func() {
 	It("aggregates journey admin, editor and viewer roles into admin, edit and view, status read-only", func() {
 		objs := mustRender(chrt, defaults)
 		expectAggregatedRoles(objs, "journey-operator-admin", "journey-operator-editor", "journey-operator-viewer")
-		Expect(ofKind(mustRender(chrt, everythingElse), "ClusterRole")).To(HaveLen(1),
-			"rbac.aggregatedRoles=false and rbac.reviewerRole=false leave only the manager's (with cert-manager, no webhook-configuration role)")
+		Expect(ofKind(mustRender(chrt, everythingElse), "ClusterRole")).To(HaveLen(3),
+			"rbac.aggregatedRoles=false and rbac.reviewerRole=false leave only the manager's and the metrics reader and reviews (with cert-manager, no webhook-configuration role)")
 	})
 
 	It("has a reviewer role apart from the editor role", func() {
@@ -204,6 +230,14 @@ var _ = Describe("the Helm chart", func() {
 		Entry("an empty store Secret name", map[string]any{"store": map[string]any{"secretName": ""}}, "at '/store/secretName'"),
 		Entry("an unknown store key", map[string]any{"store": map[string]any{"secret": "journey-store"}}, "additional properties 'secret' not allowed"),
 		Entry("a metrics port out of range", map[string]any{"metrics": map[string]any{"service": map[string]any{"port": 70000}}}, "at '/metrics/service/port'"),
+		Entry("metrics.secure as a string", map[string]any{"metrics": map[string]any{"secure": "yes"}}, "at '/metrics/secure'"),
+		Entry("a metrics reader of an unknown kind", map[string]any{"metrics": map[string]any{"readers": []any{map[string]any{"kind": "Robot", "name": "x"}}}}, "at '/metrics/readers/0/kind'"),
+		Entry("a service account reader without a namespace", map[string]any{"metrics": map[string]any{"readers": []any{map[string]any{"kind": "ServiceAccount", "name": "prometheus"}}}}, "at '/metrics/readers/0'"),
+		Entry("a scrape interval that is not a duration", map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"interval": "30 seconds"}}}, "at '/metrics/serviceMonitor/interval'"),
+		Entry("missed schedules of 1 or less", map[string]any{"metrics": map[string]any{"prometheusRule": map[string]any{"missedSchedules": 1}}}, "at '/metrics/prometheusRule/missedSchedules'"),
+		Entry("a quarantine share above 1", map[string]any{"metrics": map[string]any{"prometheusRule": map[string]any{"quarantineSpike": map[string]any{"share": 5}}}}, "at '/metrics/prometheusRule/quarantineSpike/share'"),
+		Entry("an unknown prometheusRule key", map[string]any{"metrics": map[string]any{"prometheusRule": map[string]any{"severity": "page"}}}, "additional properties 'severity' not allowed"),
+		Entry("a dashboards namespace that is not a DNS label", map[string]any{"metrics": map[string]any{"grafanaDashboards": map[string]any{"namespace": "Monitoring"}}}, "at '/metrics/grafanaDashboards/namespace'"),
 		Entry("an extra argument that is not a flag", map[string]any{"extraArgs": []any{"debug"}}, "at '/extraArgs/0'"),
 		Entry("an evaluator memory that is not a quantity", map[string]any{"evaluatorMemory": "lots"}, "at '/evaluatorMemory'"),
 		Entry("GitOps identities as one string", map[string]any{"gitopsIdentities": "a,b"}, "at '/gitopsIdentities': got string, want array"),

@@ -63,10 +63,11 @@ var _ = BeforeSuite(func() {
 
 	testEnv = &envtest.Environment{
 		BinaryAssetsDirectory: requireAssets(),
-		// cert-manager's CRDs stand in so the chart's Certificate and Issuer
-		// can be applied (testdata/cert-manager-crds.yaml says what they hold).
+		// cert-manager's and the Prometheus Operator's CRDs stand in so the
+		// chart's Certificate, Issuer, ServiceMonitors and PrometheusRule can
+		// be applied (testdata/*-crds.yaml say what they hold).
 		CRDDirectoryPaths: []string{filepath.Join(repoRoot, "config", "crd", "bases"),
-			filepath.Join("testdata", "cert-manager-crds.yaml")},
+			filepath.Join("testdata", "cert-manager-crds.yaml"), filepath.Join("testdata", "prometheus-operator-crds.yaml")},
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := testEnv.Start()

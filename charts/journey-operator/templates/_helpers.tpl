@@ -86,3 +86,18 @@ gets it as --image too, so every workload it creates runs the same binary.
 {{- define "journey-operator.webhookCertPath" -}}
 /tmp/k8s-webhook-server/serving-certs
 {{- end -}}
+
+{{/* Where the manager reads the metrics certificate from (metrics.certSecret). */}}
+{{- define "journey-operator.metricsCertPath" -}}
+/tmp/k8s-metrics-server/metrics-certs
+{{- end -}}
+
+{{/* The ClusterRole that may GET /metrics of the manager. */}}
+{{- define "journey-operator.metricsReaderRoleName" -}}
+{{- printf "%s-metrics-reader" (include "journey-operator.fullname" .) -}}
+{{- end -}}
+
+{{/* The manager's metrics Service. */}}
+{{- define "journey-operator.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "journey-operator.fullname" . | trunc 55 | trimSuffix "-") -}}
+{{- end -}}

@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/controllers"
@@ -60,6 +59,8 @@ type Options struct {
 	EnableWebhooks bool
 	// Webhook: see WebhookOptions.
 	Webhook WebhookOptions
+	// Metrics: see MetricsOptions.
+	Metrics MetricsOptions
 	// GitOpsIdentities: usernames whose journey.cjm.dev/change-author
 	// annotation names the editor (admission.Options).
 	GitOpsIdentities []string
@@ -120,6 +121,11 @@ func (o Options) NewManager(cfg *rest.Config) (ctrl.Manager, error) {
 	if err := SetupControllers(mgr, o); err != nil {
 		return nil, err
 	}
+	// Each source's last run, schedule and readiness, each map's interval:
+	// what the shipped alerting rules and dashboards read.
+	if err := controllers.RegisterStateMetrics(metrics.Registry, mgr.GetClient(), mgr.Elected(), ctrl.Log.WithName("metrics")); err != nil {
+		return nil, fmt.Errorf("registering the journey state metrics: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
@@ -161,7 +167,7 @@ const FieldOwnerName = controllers.FieldOwner
 func (o Options) ManagerOptions(scheme *runtime.Scheme) ctrl.Options {
 	opts := ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Metrics:                 o.Metrics.server(o.MetricsBindAddress),
 		HealthProbeBindAddress:  o.HealthProbeAddress,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        LeaderElectionID,
@@ -210,7 +216,9 @@ func Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	var o Options
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "path to a kubeconfig; empty: in-cluster configuration or $KUBECONFIG")
-	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 disables it")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8443", "address the Prometheus metrics endpoint binds to (HTTPS; "+
+		"e.g. :8080 with --metrics-secure=false); 0 disables it")
+	o.Metrics.bindFlags(fs)
 	fs.StringVar(&o.HealthProbeAddress, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles at a time")
 	fs.StringVar(&o.LeaderElectNamespace, "leader-election-namespace", "", "namespace of the leader election Lease; empty: the pod's namespace")
@@ -244,6 +252,9 @@ func Run(ctx context.Context, args []string) error {
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := o.Metrics.validate(); err != nil {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
