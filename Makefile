@@ -46,6 +46,9 @@ demo: ## A streaming service's journey on your laptop: sample data, lint, ingest
 	bin/journey audit report --store $(DEMO_STORE) --output html > $(DEMO_DIR)/audit-report.html
 	@echo; echo "Open $(DEMO_DIR)/default-streaming-journey.html for the journey map and $(DEMO_DIR)/audit-report.html for the"
 	@echo "audit evidence. Try: bin/journey quarantine show --store $(DEMO_STORE) <ID>"
+	@asof=$$(sed -n 's/.*"asOf": *"\([^"]*\)".*/\1/p' $(DEMO_DIR)/expected.json | head -1); \
+	echo; echo "To drill into the journey (stages, flows, users, alerts, sources, trends, revenue), serve it and open http://127.0.0.1:8080/:"; \
+	echo "  bin/journey serve -f $(DEMO_DIR) --store $(DEMO_STORE) --as-of $$asof"
 
 ##@ Development
 

@@ -25,6 +25,7 @@ import (
 	reviewcmd "github.com/cjm-dev/journey-operator/internal/cmd/review"
 	runcmd "github.com/cjm-dev/journey-operator/internal/cmd/run"
 	sampledatacmd "github.com/cjm-dev/journey-operator/internal/cmd/sampledata"
+	servecmd "github.com/cjm-dev/journey-operator/internal/cmd/serve"
 )
 
 // commands maps each subcommand to what runs it and a one-line summary.
@@ -40,6 +41,9 @@ var commands = []struct {
 	}},
 	{"predict", "churn risk per user from a JourneyMap's own history: journey predict -f DIR", func(args []string) error {
 		return predictcmd.Run(ctrl.SetupSignalHandler(), args, os.Stdout)
+	}},
+	{"serve", "the interactive journey map and its drill-down API on a local store: journey serve -f DIR", func(args []string) error {
+		return servecmd.Run(ctrl.SetupSignalHandler(), args, os.Stdout)
 	}},
 	{"quarantine", "what a store holds for review and why: journey quarantine list|show", func(args []string) error {
 		return quarantinecmd.Run(context.Background(), args, os.Stdout)

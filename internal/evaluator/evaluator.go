@@ -20,6 +20,7 @@ import (
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/connector"
+	"github.com/cjm-dev/journey-operator/internal/drill"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/journey"
 	"github.com/cjm-dev/journey-operator/internal/notify"
@@ -64,9 +65,19 @@ type Evaluator struct {
 	restored bool
 	last     journey.Snapshot
 
-	// prediction is the churn model's last training, trained at trainedAt.
+	// prediction is the churn model's last training, trained at trainedAt;
+	// risks its scores.
 	prediction *journey.Prediction
 	trainedAt  time.Time
+	risks      map[string]float64
+
+	// drill answers the page's drill-down from the users evaluated; it
+	// reads them under its lock, which catchUp takes to change them.
+	drill *drill.Index
+	// refresh are the users whose segments and revenue the drill-down
+	// must read again; refreshAll: every user's.
+	refresh    []string
+	refreshAll bool
 }
 
 // alertStateKey is where the alert for-state lives in the store.
@@ -102,8 +113,13 @@ func New(env *expr.Env, cfg runconfig.Journey, st store.Store, status StatusWrit
 		feedback: notify.NewFeedback(no),
 		cooldown: notify.NewCooldown(),
 	}
+	sources := make([]drill.Source, len(cfg.Sources))
+	for i, s := range cfg.Sources {
+		sources[i] = drill.Source{Name: cfg.Namespace + "/" + s.Name, Touchpoint: s.Touchpoint, Financial: s.Financial}
+	}
 	return &Evaluator{cfg: cfg, store: st, engine: eng, status: status, metrics: m, now: now, log: log, delivery: d, unsaved: map[string]bool{},
-		last: journey.Snapshot{Namespace: cfg.Namespace, Name: cfg.Name}}, nil
+		last:  journey.Snapshot{Namespace: cfg.Namespace, Name: cfg.Name},
+		drill: drill.New(eng, st, sources, cfg.Spec.Segments), refreshAll: true}, nil
 }
 
 // Last is the newest snapshot (empty before the first evaluation).
@@ -165,6 +181,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) (journey.Snapshot, error) {
 	e.mu.Lock()
 	e.last = snap
 	e.mu.Unlock()
+	e.publishDrill(ctx, users, snap)
 	e.metrics.observe(snap, time.Since(start))
 	if e.status != nil {
 		if err := e.status.Apply(ctx, snap); err != nil {
@@ -205,6 +222,7 @@ func (e *Evaluator) catchUp(ctx context.Context, sources []string) error {
 		}
 		e.metrics.behind.Set(float64(upTo))
 		e.users, e.watermark, e.replaceSaved = users, upTo, true
+		e.refresh, e.refreshAll = nil, true
 		return nil
 	}
 	e.metrics.behind.Set(float64(upTo - e.watermark))
@@ -213,7 +231,11 @@ func (e *Evaluator) catchUp(ctx context.Context, sources []string) error {
 	}
 	// The store makes events visible in sequence order, so everything new
 	// is above the watermark.
-	changed, err := e.engine.Update(ctx, e.store, sources, e.users, e.watermark, upTo)
+	var changed []string
+	err = e.drill.Mutate(func() (err error) {
+		changed, err = e.engine.Update(ctx, e.store, sources, e.users, e.watermark, upTo)
+		return err
+	})
 	if err != nil {
 		// Some users may have gone on past the watermark: forget every
 		// state, so that the next evaluation starts again from the saved
@@ -224,6 +246,9 @@ func (e *Evaluator) catchUp(ctx context.Context, sources []string) error {
 	}
 	for _, u := range changed {
 		e.unsaved[u] = true
+	}
+	if !e.refreshAll {
+		e.refresh = append(e.refresh, changed...)
 	}
 	e.watermark = upTo
 	return nil
@@ -339,23 +364,15 @@ func (e *Evaluator) Run(ctx context.Context, interval time.Duration) {
 
 func (e *Evaluator) sourceStates(ctx context.Context) []journey.SourceState {
 	out := make([]journey.SourceState, 0, len(e.cfg.Sources))
-	pending, err := e.store.Pending(ctx, nil)
-	if err != nil {
-		e.log.Error(err, "reading what the sources hold for review")
-	}
 	for _, s := range e.cfg.Sources {
-		st := journey.SourceState{Name: s.Name, Touchpoint: s.Touchpoint, System: s.System, Financial: s.Financial}
-		if p, ok := pending[e.cfg.Namespace+"/"+s.Name]; ok {
-			st.Pending, st.OldestPending = p.Pending, p.Oldest
-		}
-		if runs, err := e.store.Runs(ctx, e.cfg.Namespace+"/"+s.Name, 1); err == nil && len(runs) == 1 {
-			r := runs[0]
-			st.LastRun = &journey.RunState{ID: r.ID, Outcome: r.Outcome, Message: r.Message, FinishedAt: r.FinishedAt,
-				Read: r.Read, Accepted: r.Accepted, Duplicates: r.Duplicates, Quarantined: r.Quarantined, Rejected: r.Rejected}
-		}
-		out = append(out, st)
+		out = append(out, journey.SourceState{Name: s.Name, Touchpoint: s.Touchpoint, System: s.System, Financial: s.Financial})
 	}
-	return out
+	read, err := journey.ReadSourceStates(ctx, e.store, e.cfg.Namespace, out)
+	if err != nil {
+		e.log.Error(err, "reading the sources' last runs and what they hold for review")
+		return out
+	}
+	return read
 }
 
 // Status is the part of a JourneyMap's status the evaluator owns.

@@ -25,6 +25,7 @@ func (e *Evaluator) Handler(g prometheus.Gatherer) http.Handler {
 	})
 	if d := e.cfg.Spec.Dashboard; d == nil || d.Enabled {
 		mux.Handle("/", dashboard.Handler(e.Last))
+		mux.Handle("/api/", e.DrillHandler())
 	}
 	return mux
 }

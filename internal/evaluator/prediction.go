@@ -37,17 +37,16 @@ func (e *Evaluator) train(ctx context.Context, sources []string) {
 	}
 	start := time.Now()
 	h := predict.StoreHistory{Store: e.store, Sources: sources, Users: e.users, Stages: spec.Stages}
-	var risks map[string]float64
-	var each func(predict.UserRisk) error
-	if e.engine.ReadsChurnRisk() {
-		risks = map[string]float64{}
-		each = func(u predict.UserRisk) error { risks[u.User] = u.Risk; return nil }
-	}
+	// The drill-down lists users by risk; stage and alert expressions may
+	// read it (user.churnRisk).
+	risks := map[string]float64{}
+	each := func(u predict.UserRisk) error { risks[u.User] = u.Risk; return nil }
 	rep, err := predict.Run(ctx, h, spec, 0, now, each)
 	switch {
 	case err == nil:
 		e.prediction, e.trainedAt = rep.Summary(), now
-		if risks != nil {
+		e.risks = risks
+		if e.engine.ReadsChurnRisk() {
 			e.engine.SetRisks(risks)
 		}
 		e.log.Info("trained the churn model", "heldOutUsers", rep.HeldOut.Users, "auc", rep.HeldOut.AUC,

@@ -156,3 +156,69 @@ func (s Series) String() string {
 	}
 	return fmt.Sprintf("sum(%q, %q, %s)", s.Touchpoint, s.Attribute, s.Window)
 }
+
+// HelperCall is one user helper call with constant arguments, as an alert
+// or condition spells it: what a person reads as "the value it compared".
+type HelperCall struct {
+	// Text is the call as written, e.g. user.sum("playback", "minutes", duration("168h")).
+	Text             string
+	Function         string // count, sum or sumBetween
+	Touchpoint, Name string // Name: the event type (count) or the attribute
+	Window, From, To time.Duration
+}
+
+// HelperCalls lists src's user helper calls whose arguments are constants,
+// in the order they appear.
+func (e *Env) HelperCalls(c Context, src string) ([]HelperCall, error) {
+	checked, err := e.Compile(c, src)
+	if err != nil {
+		return nil, err
+	}
+	var out []HelperCall
+	ast.PreOrderVisit(checked.NativeRep().Expr(), ast.NewExprVisitor(func(x ast.Expr) {
+		if x.Kind() != ast.CallKind {
+			return
+		}
+		call := x.AsCall()
+		if !call.IsMemberFunction() || call.Target().Kind() != ast.IdentKind || call.Target().AsIdent() != "user" {
+			return
+		}
+		args := call.Args()
+		h := HelperCall{Function: call.FunctionName()}
+		var ok1, ok2, ok3, ok4 bool
+		switch h.Function {
+		case "count", "sum":
+			if len(args) != 3 {
+				return
+			}
+			h.Touchpoint, ok1 = constString(args[0])
+			h.Name, ok2 = constString(args[1])
+			h.Window, ok3 = constDuration(args[2])
+			ok4 = true
+			h.Text = fmt.Sprintf("user.%s(%q, %q, duration(%q))", h.Function, h.Touchpoint, h.Name, shortDuration(h.Window))
+		case "sumBetween":
+			if len(args) != 4 {
+				return
+			}
+			h.Touchpoint, ok1 = constString(args[0])
+			h.Name, ok2 = constString(args[1])
+			h.From, ok3 = constDuration(args[2])
+			h.To, ok4 = constDuration(args[3])
+			h.Text = fmt.Sprintf("user.sumBetween(%q, %q, duration(%q), duration(%q))", h.Touchpoint, h.Name, shortDuration(h.From), shortDuration(h.To))
+		default:
+			return
+		}
+		if ok1 && ok2 && ok3 && ok4 {
+			out = append(out, h)
+		}
+	}))
+	return out, nil
+}
+
+// shortDuration writes whole hours as specs do ("168h").
+func shortDuration(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return d.String()
+}

@@ -346,10 +346,10 @@ func (e *Engine) prune(u *UserState) {
 // persisted by the caller, restarts).
 type AlertMemory map[string]time.Time
 
-// Snapshot counts the users, evaluates the alerts as of now and returns what
-// the evaluation found, with the alert memory to keep for the next one. It
-// reads each user's compact state once per count: no events.
-func (e *Engine) Snapshot(namespace, name string, us *Users, now time.Time, mem AlertMemory) (Snapshot, AlertMemory) {
+// Shape is a snapshot without the alerts: the users in each stage, their
+// moves and the funnel. The drill-down draws segments of the journey with
+// it.
+func (e *Engine) Shape(namespace, name string, us *Users, now time.Time) Snapshot {
 	s := Snapshot{Namespace: namespace, Name: name, EvaluatedAt: now, Users: int64(us.Len())}
 	n := len(e.stages)
 	inStage := make([]int64, n)
@@ -406,7 +406,14 @@ func (e *Engine) Snapshot(namespace, name string, us *Users, now time.Time, mem 
 		steps = append(steps, [2]int{i, i + 1})
 	}
 	s.Funnel = e.conversions(us, steps, true)
+	return s
+}
 
+// Snapshot counts the users, evaluates the alerts as of now and returns what
+// the evaluation found, with the alert memory to keep for the next one. It
+// reads each user's compact state once per count: no events.
+func (e *Engine) Snapshot(namespace, name string, us *Users, now time.Time, mem AlertMemory) (Snapshot, AlertMemory) {
+	s := e.Shape(namespace, name, us, now)
 	next := AlertMemory{}
 	stats := journeyStats{snap: &s, users: us, engine: e}
 	var act *activation
@@ -431,6 +438,9 @@ func (e *Engine) Snapshot(namespace, name string, us *Users, now time.Time, mem 
 				st.Instances = append(st.Instances, AlertInstance{User: user, ActiveAt: since, FiredAt: since.Add(hold)})
 			} else {
 				st.Pending++
+				if user != "" {
+					st.Waiting = append(st.Waiting, AlertInstance{User: user, ActiveAt: since})
+				}
 			}
 		}
 		if a.Scope == v1alpha1.AlertScopeJourney {
@@ -456,6 +466,7 @@ func (e *Engine) Snapshot(namespace, name string, us *Users, now time.Time, mem 
 				judge(a.Name+"/"+u.User, u.User, err == nil && out == types.True)
 			}
 			slices.SortFunc(st.Instances, func(a, b AlertInstance) int { return strings.Compare(a.User, b.User) })
+			slices.SortFunc(st.Waiting, func(a, b AlertInstance) int { return strings.Compare(a.User, b.User) })
 		}
 		s.Alerts = append(s.Alerts, st)
 	}

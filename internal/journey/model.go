@@ -114,6 +114,9 @@ type AlertState struct {
 	// Instances are the firing ones, for notification: one per user for
 	// User scope (User set), one for Journey scope (User empty).
 	Instances []AlertInstance
+	// Waiting are the User-scoped ones still waiting out `for`, for the
+	// drill-down; never notified.
+	Waiting []AlertInstance
 }
 
 // AlertInstance is one firing alert.

@@ -206,3 +206,24 @@ func (f *Folder) MapSources(m v1alpha1.JourneyMap) ([]Source, error) {
 	}
 	return out, nil
 }
+
+// Map finds the JourneyMap name names, as name or namespace/name ("": the
+// folder's only one).
+func (f *Folder) Map(name string) (v1alpha1.JourneyMap, error) {
+	var names []string
+	for _, m := range f.Maps {
+		names = append(names, m.Namespace+"/"+m.Name)
+		if name != "" && (m.Name == name || m.Namespace+"/"+m.Name == name) {
+			return m, nil
+		}
+	}
+	switch {
+	case len(f.Maps) == 0:
+		return v1alpha1.JourneyMap{}, errors.New("the folder holds no JourneyMap")
+	case name == "" && len(f.Maps) == 1:
+		return f.Maps[0], nil
+	case name == "":
+		return v1alpha1.JourneyMap{}, fmt.Errorf("the folder holds several JourneyMaps (%s): name one with --map", strings.Join(names, ", "))
+	}
+	return v1alpha1.JourneyMap{}, fmt.Errorf("no JourneyMap %q in the folder (it holds %s)", name, strings.Join(names, ", "))
+}

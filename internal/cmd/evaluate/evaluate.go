@@ -17,8 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/cjm-dev/journey-operator/internal/cmd/httpserver"
 	"github.com/cjm-dev/journey-operator/internal/cmd/manager"
-	"github.com/cjm-dev/journey-operator/internal/cmd/serve"
 	"github.com/cjm-dev/journey-operator/internal/evaluator"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/local"
@@ -86,5 +86,5 @@ func Run(ctx context.Context, args []string) error {
 	srv := &http.Server{Addr: *listen, Handler: ev.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
 	go ev.Run(ctx, interval)
 	log.Info("evaluating", "journey", cfg.Namespace+"/"+cfg.Name, "interval", interval.String(), "listen", *listen)
-	return serve.Until(ctx, srv)
+	return httpserver.Until(ctx, srv)
 }

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/journey"
 	"github.com/cjm-dev/journey-operator/internal/local"
@@ -72,7 +71,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m, err := pickMap(folder, *mapName)
+	m, err := folder.Map(*mapName)
 	if err != nil {
 		return err
 	}
@@ -154,24 +153,4 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	w.Flush()
 	return w.Error()
-}
-
-// pickMap finds the JourneyMap name names ("": the only one).
-func pickMap(f *local.Folder, name string) (v1alpha1.JourneyMap, error) {
-	var names []string
-	for _, m := range f.Maps {
-		names = append(names, m.Namespace+"/"+m.Name)
-		if name != "" && (m.Name == name || m.Namespace+"/"+m.Name == name) {
-			return m, nil
-		}
-	}
-	switch {
-	case len(f.Maps) == 0:
-		return v1alpha1.JourneyMap{}, errors.New("the folder holds no JourneyMap")
-	case name == "" && len(f.Maps) == 1:
-		return f.Maps[0], nil
-	case name == "":
-		return v1alpha1.JourneyMap{}, fmt.Errorf("the folder holds several JourneyMaps (%s): name one with --map", strings.Join(names, ", "))
-	}
-	return v1alpha1.JourneyMap{}, fmt.Errorf("no JourneyMap %q in the folder (it holds %s)", name, strings.Join(names, ", "))
 }

@@ -13,7 +13,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/cjm-dev/journey-operator/internal/cmd/serve"
+	"github.com/cjm-dev/journey-operator/internal/cmd/httpserver"
 	"github.com/cjm-dev/journey-operator/internal/connector"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/local"
@@ -67,7 +67,7 @@ func Run(ctx context.Context, args []string) error {
 	}
 	srv := &http.Server{Addr: *listen, Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	log.Info("receiving", "source", cfg.Namespace+"/"+cfg.Name, "path", cfg.Spec.Webhook.Path, "listen", *listen)
-	return serve.Until(ctx, srv)
+	return httpserver.Until(ctx, srv)
 }
 
 func load(config, dir, name, secretsDir string) (runconfig.Source, connector.Secrets, error) {

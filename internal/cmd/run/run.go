@@ -210,16 +210,52 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// evaluateMap evaluates a JourneyMap over its sources' events, replaying the
-// last alert `for` at the evaluation interval (see journey.Engine.Replay).
+// evaluateMap evaluates a JourneyMap and summarises it for the output.
 func evaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Folder, m v1alpha1.JourneyMap, asOf time.Time) (MapResult, error) {
-	eng, err := journey.NewEngine(env, m.Spec)
+	ev, err := EvaluateMap(ctx, st, env, f, m, asOf)
 	if err != nil {
 		return MapResult{}, err
 	}
+	snap := &ev.Snapshot
+	res := MapResult{Name: m.Name, Namespace: m.Namespace, Users: snap.Users, Snapshot: snap,
+		Stages: []StageResult{}, Conversions: []ConversionRate{}, Alerts: []AlertResult{}}
+	for _, s := range snap.Stages {
+		res.Stages = append(res.Stages, StageResult{s.Name, s.Users})
+	}
+	for _, c := range snap.Funnel {
+		res.Conversions = append(res.Conversions, ConversionRate{c.From, c.To, c.Rate})
+	}
+	res.Prediction, res.prediction = predict.StatusOf(snap.Prediction), ev.Report
+	for _, a := range snap.Alerts {
+		res.Alerts = append(res.Alerts, AlertResult{a.Name, a.Firing, a.Pending})
+	}
+	return res, nil
+}
+
+// Evaluation is a JourneyMap evaluated once over its sources' events.
+type Evaluation struct {
+	Engine   *journey.Engine
+	Users    *journey.Users
+	Snapshot journey.Snapshot
+	// Report is the churn model's training (nil without spec.prediction or
+	// enough history), Risks its score of every user it scored.
+	Report *predict.Report
+	Risks  map[string]float64
+	// Sources are the map's sources.
+	Sources []local.Source
+}
+
+// EvaluateMap evaluates a JourneyMap over its sources' events, trains its
+// churn model, and replays the last alert `for` at the evaluation interval
+// (see journey.Engine.Replay).
+func EvaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Folder, m v1alpha1.JourneyMap, asOf time.Time) (*Evaluation, error) {
+	eng, err := journey.NewEngine(env, m.Spec)
+	if err != nil {
+		return nil, err
+	}
 	selected, err := f.MapSources(m)
 	if err != nil {
-		return MapResult{}, err
+		return nil, err
 	}
 	var sources, touchpoints []string
 	for _, s := range selected {
@@ -228,49 +264,37 @@ func evaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Fo
 	}
 	upTo, err := st.LatestSeq(ctx, sources)
 	if err != nil {
-		return MapResult{}, err
+		return nil, err
 	}
 	users, err := eng.EvaluateStore(ctx, st, sources, upTo)
 	if err != nil {
-		return MapResult{}, err
+		return nil, err
 	}
+	ev := &Evaluation{Engine: eng, Users: users, Sources: selected}
 	var prediction *journey.Prediction
-	var report *predict.Report
 	if spec, ok := predict.MapSpec(m.Spec, touchpoints, asOf); ok {
 		h := predict.StoreHistory{Store: st, Sources: sources, Users: users, Stages: spec.Stages}
 		risks := map[string]float64{}
 		rep, err := predict.Run(ctx, h, spec, 0, time.Now(), func(u predict.UserRisk) error {
-			if eng.ReadsChurnRisk() {
-				risks[u.User] = u.Risk
-			}
+			risks[u.User] = u.Risk
 			return nil
 		})
 		switch {
 		case err == nil:
-			report, prediction = rep, rep.Summary()
-			eng.SetRisks(risks)
+			ev.Report, ev.Risks, prediction = rep, risks, rep.Summary()
+			if eng.ReadsChurnRisk() {
+				eng.SetRisks(risks)
+			}
 		case errors.Is(err, predict.ErrNotEnoughHistory):
 			prediction = &journey.Prediction{Message: err.Error(), Horizon: spec.Horizon}
 		default:
-			return MapResult{}, fmt.Errorf("churn prediction: %w", err)
+			return nil, fmt.Errorf("churn prediction: %w", err)
 		}
 	}
-	snap := eng.Replay(m.Namespace, m.Name, users, asOf)
-	snap.Feedback = eng.Feedback(users)
-	snap.Prediction = prediction
-	res := MapResult{Name: m.Name, Namespace: m.Namespace, Users: snap.Users, Snapshot: &snap,
-		Stages: []StageResult{}, Conversions: []ConversionRate{}, Alerts: []AlertResult{}}
-	for _, s := range snap.Stages {
-		res.Stages = append(res.Stages, StageResult{s.Name, s.Users})
-	}
-	for _, c := range snap.Funnel {
-		res.Conversions = append(res.Conversions, ConversionRate{c.From, c.To, c.Rate})
-	}
-	res.Prediction, res.prediction = predict.StatusOf(prediction), report
-	for _, a := range snap.Alerts {
-		res.Alerts = append(res.Alerts, AlertResult{a.Name, a.Firing, a.Pending})
-	}
-	return res, nil
+	ev.Snapshot = eng.Replay(m.Namespace, m.Name, users, asOf)
+	ev.Snapshot.Feedback = eng.Feedback(users)
+	ev.Snapshot.Prediction = prediction
+	return ev, nil
 }
 
 // sourceStates describes the map's sources with the runs just made.
