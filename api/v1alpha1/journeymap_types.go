@@ -360,10 +360,57 @@ type JourneyMapStatus struct {
 	// +optional
 	Prediction *PredictionStatus `json:"prediction,omitempty"`
 
+	// KPIs: discrepancies the map's sources held and how fast they are
+	// resolved, and conversion and renewal of the latest complete week.
+	// +optional
+	KPIs *KPIStatus `json:"kpis,omitempty"`
+
 	// LastHandledRequestedAt echoes the journey.cjm.dev/requested-at annotation
 	// value handled last.
 	// +optional
 	LastHandledRequestedAt string `json:"lastHandledRequestedAt,omitempty"`
+}
+
+// KPIStatus is what the evaluator measures for the people who run the
+// journey: the page and /api/v1/kpis have them week by week.
+type KPIStatus struct {
+	// DiscrepanciesFound is every record the map's sources' checks held for
+	// review; DiscrepanciesPending those still waiting.
+	DiscrepanciesFound   int64 `json:"discrepanciesFound"`
+	DiscrepanciesPending int64 `json:"discrepanciesPending"`
+	// ReviewsResolved records were released or discarded, after waiting
+	// MedianTimeToReview (over the newest reviews).
+	// +optional
+	ReviewsResolved int64 `json:"reviewsResolved,omitempty"`
+	// +optional
+	MedianTimeToReview *metav1.Duration `json:"medianTimeToReview,omitempty"`
+	// AlertsResolved stopped firing since the evaluator started, after
+	// firing for MedianTimeToResolve.
+	// +optional
+	AlertsResolved int64 `json:"alertsResolved,omitempty"`
+	// +optional
+	MedianTimeToResolve *metav1.Duration `json:"medianTimeToResolve,omitempty"`
+	// WeeklyConversion is each funnel step for the latest weekly cohort
+	// whose conversion window has ended.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	WeeklyConversion []WeeklyConversionStatus `json:"weeklyConversion,omitempty"`
+	// RenewalRate is the share of paying customers at the start of the
+	// last full week who were still customers at its end, as a decimal
+	// string.
+	// +optional
+	RenewalRate string `json:"renewalRate,omitempty"`
+}
+
+// WeeklyConversionStatus is a funnel step for one weekly cohort.
+type WeeklyConversionStatus struct {
+	// Week is the cohort's Monday (UTC).
+	Week    metav1.Time `json:"week"`
+	From    string      `json:"from"`
+	To      string      `json:"to"`
+	Entered int64       `json:"entered"`
+	// Rate between 0 and 1, as a decimal string.
+	Rate string `json:"rate"`
 }
 
 // PredictionStatus is what the last training of the churn model found.

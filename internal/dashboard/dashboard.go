@@ -8,6 +8,11 @@
 // anything, so it works the same in an air-gapped cluster, served by the
 // evaluator (Handler), and as the static file `journey run` writes (Render).
 // All text from specs and data goes through html/template.
+//
+// Served beside the drill-down API, the same page is interactive
+// (LiveHandler): a segment filter, and panels that answer a click on a
+// stage, a flow, a user, an alert or a source from the API, by the page's
+// own scripts (js/) from the same origin.
 package dashboard
 
 import (
@@ -71,18 +76,24 @@ func Handler(snapshot func() journey.Snapshot) http.Handler {
 			http.Error(w, "rendering the journey map page: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
-		h := w.Header()
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cache-Control", "no-store")
-		h.Set("Content-Length", fmt.Sprint(buf.Len()))
-		if r.Method == http.MethodHead {
-			return
-		}
-		_, _ = w.Write(buf.Bytes())
+		writePage(w, r, http.StatusOK, contentSecurityPolicy, buf.Bytes())
 	})
+}
+
+// writePage answers a request for the page with its rendered bytes.
+func writePage(w http.ResponseWriter, r *http.Request, status int, csp string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(body)
 }
 
 func render(w io.Writer, s journey.Snapshot, refresh int) error {

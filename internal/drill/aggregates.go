@@ -116,25 +116,7 @@ func (x *Index) Trends(f Filters) (*TrendsView, error) {
 		return nil, err
 	}
 	stages := x.engine.Stages()
-	last := monday(x.asOf)
-	first := last.AddDate(0, 0, -7*(maxWeeks-1))
-	var earliest time.Time
-	for i := range x.users.Len() {
-		u := x.users.At(i)
-		if !v.keep(u) {
-			continue
-		}
-		if t, ok := firstReached(u, stages); ok && (earliest.IsZero() || t.Before(earliest)) {
-			earliest = t
-		}
-	}
-	if !earliest.IsZero() && monday(earliest).After(first) {
-		first = monday(earliest)
-	}
-	out := &TrendsView{}
-	for w := first; !w.After(last); w = w.AddDate(0, 0, 7) {
-		out.Weeks = append(out.Weeks, w)
-	}
+	out := &TrendsView{Weeks: x.weeks(v)}
 	sizes := make([][]int64, len(stages))
 	for i := range sizes {
 		sizes[i] = make([]int64, len(out.Weeks))
@@ -144,35 +126,42 @@ func (x *Index) Trends(f Filters) (*TrendsView, error) {
 	for i := range cohorts {
 		cohorts[i].Week, reached[i] = out.Weeks[i], make([]int64, len(stages))
 	}
-	entered := make([]time.Time, len(stages))
+	// A user is, at the end of week k, in the last stage (in map order)
+	// they had entered by then: each stage from the week it was entered.
+	ends := weekEnds(out.Weeks, x.asOf)
+	from := make([]int, len(out.Weeks)+1) // per week: the highest stage entered in it, -1 none
 	for i := range x.users.Len() {
-		u := x.users.At(i)
-		if !v.keep(u) {
+		if !v.keepAt(i) {
 			continue
 		}
-		for j, s := range stages {
-			entered[j], _ = u.Entered(s)
+		u := x.users.At(i)
+		for k := range from {
+			from[k] = -1
 		}
-		for k, w := range out.Weeks {
-			end := w.AddDate(0, 0, 7)
-			if end.After(x.asOf) {
-				end = x.asOf
-			}
-			if j := stageAt(entered, end); j >= 0 {
-				sizes[j][k]++
+		for j := range stages {
+			if at, ok := u.EnteredIndex(j); ok {
+				k := sort.Search(len(ends), func(k int) bool { return ends[k] >= at })
+				from[k] = max(from[k], j)
 			}
 		}
-		t, ok := firstReached(u, stages)
+		cur := -1
+		for k := range out.Weeks {
+			cur = max(cur, from[k])
+			if cur >= 0 {
+				sizes[cur][k]++
+			}
+		}
+		t, ok := firstReached(u, len(stages))
 		if !ok {
 			continue
 		}
-		k := sort.Search(len(out.Weeks), func(k int) bool { return out.Weeks[k].After(t) }) - 1
+		k := weekOf(out.Weeks, t)
 		if k < 0 {
 			continue
 		}
 		cohorts[k].Users++
 		for j := range stages {
-			if !entered[j].IsZero() {
+			if _, ok := u.EnteredIndex(j); ok {
 				reached[k][j]++
 			}
 		}
@@ -193,25 +182,58 @@ func (x *Index) Trends(f Filters) (*TrendsView, error) {
 	return out, nil
 }
 
-// stageAt is the index of the stage a user was in at t (the last entered
-// by then), -1 for none.
-func stageAt(entered []time.Time, t time.Time) int {
-	for j := len(entered) - 1; j >= 0; j-- {
-		if !entered[j].IsZero() && !entered[j].After(t) {
-			return j
+// weeks are the Mondays of the view's journey: from the week its first
+// user reached a stage, at most maxWeeks back, to the week of asOf.
+func (x *Index) weeks(v *view) []time.Time {
+	stages := x.engine.Stages()
+	last := monday(x.asOf)
+	first := last.AddDate(0, 0, -7*(maxWeeks-1))
+	var earliest time.Time
+	for i := range x.users.Len() {
+		if u := x.users.At(i); v.keepAt(i) {
+			if t, ok := firstReached(u, len(stages)); ok && (earliest.IsZero() || t.Before(earliest)) {
+				earliest = t
+			}
 		}
 	}
-	return -1
+	if !earliest.IsZero() && monday(earliest).After(first) {
+		first = monday(earliest)
+	}
+	var out []time.Time
+	for w := first; !w.After(last); w = w.AddDate(0, 0, 7) {
+		out = append(out, w)
+	}
+	return out
 }
 
-func firstReached(u *journey.UserState, stages []string) (time.Time, bool) {
-	var first time.Time
-	for _, s := range stages {
-		if t, ok := u.Entered(s); ok && (first.IsZero() || t.Before(first)) {
-			first = t
+// weekOf is the index of the week t falls in, -1 before the first.
+func weekOf(weeks []time.Time, t time.Time) int {
+	return sort.Search(len(weeks), func(k int) bool { return weeks[k].After(t) }) - 1
+}
+
+// weekEnds are the weeks' ends in Unix nanoseconds, the last at asOf.
+func weekEnds(weeks []time.Time, asOf time.Time) []int64 {
+	out := make([]int64, len(weeks))
+	for k, w := range weeks {
+		end := w.AddDate(0, 0, 7)
+		if end.After(asOf) {
+			end = asOf
+		}
+		out[k] = end.UnixNano()
+	}
+	return out
+}
+
+// firstReached is when the user first reached any of the n stages.
+func firstReached(u *journey.UserState, n int) (time.Time, bool) {
+	var first int64
+	found := false
+	for j := range n {
+		if at, ok := u.EnteredIndex(j); ok && (!found || at < first) {
+			first, found = at, true
 		}
 	}
-	return first, !first.IsZero()
+	return time.Unix(0, first).UTC(), found
 }
 
 // RevenueView is recurring revenue (each user's latest charge) by stage,
@@ -277,16 +299,16 @@ func (x *Index) Revenue(f Filters) (*RevenueView, error) {
 		last = stages[len(stages)-1]
 	}
 	for i := range x.users.Len() {
-		u := x.users.At(i)
-		if !v.keep(u) {
+		if !v.keepAt(i) {
 			continue
 		}
+		u := x.users.At(i)
 		a := x.aux[u.User]
 		if a == nil {
 			continue
 		}
-		if a.recovered > 0 {
-			out.Recovered.add(a, a.recovered)
+		if r := a.recovered(); r > 0 {
+			out.Recovered.add(a, r)
 		}
 		if a.revenue <= 0 || u.Stage() == last {
 			continue // no charge, or no longer a customer

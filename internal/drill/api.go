@@ -50,6 +50,7 @@ func (x *Index) Handler() http.Handler {
 		return x.Source(r.Context(), r.PathValue("source"))
 	}))
 	mux.Handle("GET /api/v1/trends", with(func(r *http.Request, f Filters, _, _ int) (any, error) { return x.Trends(f) }))
+	mux.Handle("GET /api/v1/kpis", with(func(r *http.Request, f Filters, _, _ int) (any, error) { return x.KPIs(r.Context(), f) }))
 	mux.Handle("GET /api/v1/revenue", with(func(r *http.Request, f Filters, _, _ int) (any, error) { return x.Revenue(f) }))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -59,7 +60,7 @@ func (x *Index) Handler() http.Handler {
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": "the drill-down API is read-only: use GET"})
 			return
 		}
-		reply(w, nil, &NotFound{"API path " + r.URL.Path + " (see README: /api/v1/journey, stages, flows, users, alerts, sources, trends, revenue)"})
+		reply(w, nil, &NotFound{"API path " + r.URL.Path + " (see README: /api/v1/journey, stages, flows, users, alerts, sources, trends, revenue, kpis)"})
 	})
 	return mux
 }

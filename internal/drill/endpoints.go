@@ -135,28 +135,55 @@ func (x *Index) Journey(f Filters) (*JourneyView, error) {
 	if err != nil {
 		return nil, err
 	}
-	us := v.users()
-	shape := x.engine.Shape(x.snap.Namespace, x.snap.Name, us, x.asOf)
+	shape := x.engine.ShapeWhere(x.snap.Namespace, x.snap.Name, x.users, v.filter(), x.asOf)
 	out := &JourneyView{EvaluatedAt: x.asOf, Segments: x.segments, Filters: x.filtersEcho(f), Users: shape.Users}
 	out.Transitions, out.Funnel = rows(shape)
-	byStage := map[string][]*journey.UserState{}
-	ids := make([]string, 0, us.Len())
-	for i := range us.Len() {
-		u := us.At(i)
-		byStage[u.Stage()] = append(byStage[u.Stage()], u)
-		ids = append(ids, u.User)
+	risk := make([]riskSum, len(shape.Stages))
+	counter := x.newSegCounter()
+	for i := range x.users.Len() {
+		if !v.keepAt(i) {
+			continue
+		}
+		u := x.users.At(i)
+		counter.add(u.User)
+		if j := u.StageIndex(); j >= 0 {
+			risk[j].add(x.risks, u.User)
+		}
 	}
-	for _, s := range shape.Stages {
+	for j, s := range shape.Stages {
 		out.Stages = append(out.Stages, StageRow{Name: s.Name, Description: s.Description, Users: s.Users, ChurnRate: s.ChurnRate,
-			Expected: x.expected(byStage[s.Name])})
+			Expected: risk[j].mean()})
 	}
-	kept := map[string]bool{}
-	for _, id := range ids {
-		kept[id] = true
-	}
-	out.Alerts = x.alertRows(func(u string) bool { return len(f) == 0 || kept[u] })
-	out.Breakdown = x.breakdowns(ids)
+	out.Alerts = x.alertRows(func(user string) bool {
+		if len(f) == 0 {
+			return true
+		}
+		u := x.users.Get(user)
+		return u != nil && v.keep(u)
+	})
+	out.Breakdown = counter.breakdowns()
 	return out, nil
+}
+
+// riskSum is the churn model's scores of some users.
+type riskSum struct {
+	sum float64
+	n   int
+}
+
+func (r *riskSum) add(risks map[string]float64, user string) {
+	if v, ok := risks[user]; ok {
+		r.sum, r.n = r.sum+v, r.n+1
+	}
+}
+
+// mean is their mean risk, nil when none was scored.
+func (r *riskSum) mean() *float64 {
+	if r.n == 0 {
+		return nil
+	}
+	m := r.sum / float64(r.n)
+	return &m
 }
 
 // StageView is one stage's users.
@@ -185,24 +212,39 @@ func (x *Index) Stage(name string, f Filters, offset, limit int) (*StageView, er
 	if err != nil {
 		return nil, err
 	}
-	if _, err := x.stageIndex(name); err != nil {
+	j, err := x.stageIndex(name)
+	if err != nil {
 		return nil, err
 	}
-	us := x.users.Subset(func(u *journey.UserState) bool { return u.Stage() == name && v.keep(u) })
-	shape := x.engine.Shape("", "", v.users(), x.asOf)
-	out := &StageView{Stage: name, Users: int64(us.Len())}
-	for _, s := range shape.Stages {
-		if s.Name == name {
-			out.ChurnRate = s.ChurnRate
+	last := len(x.engine.Stages()) - 1
+	var list []*journey.UserState
+	var risk riskSum
+	var entered, churned int64
+	counter := x.newSegCounter()
+	for i := range x.users.Len() {
+		if !v.keepAt(i) {
+			continue
 		}
+		u := x.users.At(i)
+		// Churn rate as the engine counts it: of those who ever entered
+		// the stage, the share who entered the last one since.
+		if at, ok := u.EnteredIndex(j); ok && j < last {
+			entered++
+			if end, ok := u.EnteredIndex(last); ok && end >= at {
+				churned++
+			}
+		}
+		if u.StageIndex() != j {
+			continue
+		}
+		list = append(list, u)
+		counter.add(u.User)
+		risk.add(x.risks, u.User)
 	}
-	list := make([]*journey.UserState, us.Len())
-	ids := make([]string, us.Len())
-	for i := range list {
-		list[i], ids[i] = us.At(i), us.At(i).User
+	out := &StageView{Stage: name, Users: int64(len(list)), Expected: risk.mean(), Breakdown: counter.breakdowns()}
+	if entered > 0 {
+		out.ChurnRate = float64(churned) / float64(entered)
 	}
-	out.Expected = x.expected(list)
-	out.Breakdown = x.breakdowns(ids)
 	out.Page = x.page(list, offset, limit)
 	return out, nil
 }
@@ -244,10 +286,12 @@ func (x *Index) Flow(from, to string, f Filters, outcome string, offset, limit i
 	if err != nil {
 		return nil, err
 	}
-	if _, err := x.stageIndex(from); err != nil {
+	fi, err := x.stageIndex(from)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := x.stageIndex(to); err != nil {
+	ti, err := x.stageIndex(to)
+	if err != nil {
 		return nil, err
 	}
 	if outcome == "" {
@@ -256,51 +300,56 @@ func (x *Index) Flow(from, to string, f Filters, outcome string, offset, limit i
 	if outcome != "converted" && outcome != "dropped" {
 		return nil, badf("outcome %q: want converted or dropped", outcome)
 	}
-	window := x.engine.ConversionWindow()
+	window := int64(x.engine.ConversionWindow())
 	out := &FlowView{From: from, To: to, Outcome: outcome}
-	counts := make([]map[string]*SegmentFlow, len(x.segments))
-	for i := range counts {
-		counts[i] = map[string]*SegmentFlow{}
-	}
+	conv, drop := x.newSegCounter(), x.newSegCounter()
 	var listed []*journey.UserState
 	for i := range x.users.Len() {
-		u := x.users.At(i)
-		if !v.keep(u) {
+		if !v.keepAt(i) {
 			continue
 		}
-		a, ok := u.Entered(from)
+		u := x.users.At(i)
+		a, ok := u.EnteredIndex(fi)
 		if !ok {
 			continue
 		}
 		out.Entered++
-		b, ok := u.Entered(to)
-		converted := ok && !b.Before(a) && b.Sub(a) <= window
+		b, ok := u.EnteredIndex(ti)
+		converted := ok && b >= a && b-a <= window
 		if converted {
 			out.Converted++
+			conv.add(u.User)
 		} else {
 			out.Dropped++
+			drop.add(u.User)
 		}
 		if converted == (outcome == "converted") {
 			listed = append(listed, u)
 		}
-		for k := range x.segments {
-			val := x.segmentValue(u.User, k)
-			c := counts[k][val]
-			if c == nil {
-				c = &SegmentFlow{Value: val}
-				counts[k][val] = c
-			}
-			if converted {
-				c.Converted++
-			} else {
-				c.Dropped++
+	}
+	cb, db := conv.breakdowns(), drop.breakdowns()
+	for k, s := range x.segments {
+		b := FlowBreakdown{Segment: s, Values: []SegmentFlow{}}
+		byValue := map[string]*SegmentFlow{}
+		for _, side := range []struct {
+			counts    []Count
+			converted bool
+		}{{cb[k].Values, true}, {db[k].Values, false}} {
+			for _, c := range side.counts {
+				sf := byValue[c.Value]
+				if sf == nil {
+					sf = &SegmentFlow{Value: c.Value}
+					byValue[c.Value] = sf
+				}
+				if side.converted {
+					sf.Converted += c.Users
+				} else {
+					sf.Dropped += c.Users
+				}
 			}
 		}
-	}
-	for k, s := range x.segments {
-		b := FlowBreakdown{Segment: s}
-		for _, c := range counts[k] {
-			b.Values = append(b.Values, *c)
+		for _, sf := range byValue {
+			b.Values = append(b.Values, *sf)
 		}
 		sort.Slice(b.Values, func(i, j int) bool {
 			ti, tj := b.Values[i].Converted+b.Values[i].Dropped, b.Values[j].Converted+b.Values[j].Dropped
@@ -375,15 +424,16 @@ func (x *Index) Alert(name string, f Filters) (*AlertView, error) {
 // UserView is one user's timeline.
 type UserView struct {
 	UserRow
-	Moves       []journey.Move   `json:"moves"`
-	Revenue     *Money           `json:"revenue,omitempty"`
-	Alerts      []AlertUserRow   `json:"alerts"`
-	Events      []EventRow       `json:"events"`
-	Truncated   bool             `json:"truncated,omitempty"`
-	Quarantined []QuarantineRow  `json:"quarantined"`
-	Surveys     []EventRow       `json:"surveys"`
-	Touchpoints map[string]int   `json:"touchpoints"`
-	Factors     []map[string]any `json:"factors,omitempty"`
+	Moves       []journey.Move  `json:"moves"`
+	Revenue     *Money          `json:"revenue,omitempty"`
+	Alerts      []AlertUserRow  `json:"alerts"`
+	Events      []EventRow      `json:"events"`
+	Truncated   bool            `json:"truncated,omitempty"`
+	Quarantined []QuarantineRow `json:"quarantined"`
+	Surveys     []EventRow      `json:"surveys"`
+	Touchpoints map[string]int  `json:"touchpoints"`
+	// Factors are what pushes the user's churn risk up the most.
+	Factors []Factor `json:"factors,omitempty"`
 }
 
 // Money is an amount in a currency.
@@ -431,6 +481,7 @@ func (x *Index) User(ctx context.Context, id string) (*UserView, error) {
 	}
 	out := &UserView{UserRow: x.row(u), Moves: u.Moves(), Alerts: []AlertUserRow{}, Events: []EventRow{}, Surveys: []EventRow{},
 		Quarantined: []QuarantineRow{}, Touchpoints: map[string]int{}}
+	out.Factors = x.factors[id]
 	if a := x.aux[id]; a != nil && a.revenue > 0 {
 		out.Revenue = &Money{Amount: a.revenue, Currency: a.currency}
 	}
@@ -505,13 +556,12 @@ func (x *Index) Snapshot(f Filters) (journey.Snapshot, error) {
 	if len(f) == 0 {
 		return x.snap, nil
 	}
-	us := v.users()
-	s := x.engine.Shape(x.snap.Namespace, x.snap.Name, us, x.asOf)
+	s := x.engine.ShapeWhere(x.snap.Namespace, x.snap.Name, x.users, v.filter(), x.asOf)
 	s.Feedback, s.Sources, s.Prediction = x.snap.Feedback, x.snap.Sources, x.snap.Prediction
 	for _, a := range x.snap.Alerts {
 		if a.Scope != "Journey" {
-			a.Instances = keepInstances(a.Instances, us)
-			a.Waiting = keepInstances(a.Waiting, us)
+			a.Instances = x.keepInstances(a.Instances, v)
+			a.Waiting = x.keepInstances(a.Waiting, v)
 			a.Firing, a.Pending = int64(len(a.Instances)), int64(len(a.Waiting))
 		}
 		s.Alerts = append(s.Alerts, a)
@@ -519,10 +569,10 @@ func (x *Index) Snapshot(f Filters) (journey.Snapshot, error) {
 	return s, nil
 }
 
-func keepInstances(in []journey.AlertInstance, us *journey.Users) []journey.AlertInstance {
+func (x *Index) keepInstances(in []journey.AlertInstance, v *view) []journey.AlertInstance {
 	var out []journey.AlertInstance
 	for _, i := range in {
-		if us.Get(i.User) != nil {
+		if u := x.users.Get(i.User); u != nil && v.keep(u) {
 			out = append(out, i)
 		}
 	}

@@ -7,10 +7,6 @@
 package drill
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -44,21 +40,30 @@ type Index struct {
 	values   []*dictionary // one per segment
 	asOf     time.Time
 	ready    bool
+	alerts   *AlertResolution
+	factors  map[string][]Factor
 	building sync.Mutex
 }
 
 // userAux is what the index keeps of a user besides the engine's state.
 type userAux struct {
 	seg []int32 // per segment: index of the value (-1: none)
-	// Revenue is the amount of the user's latest charge (a positive amount
+	// revenue is the amount of the user's latest charge (a positive amount
 	// from a financial source), in its currency: their recurring revenue.
 	revenue  float64
 	currency string
-	// failedAt is when a payment of theirs first failed (an event of a
-	// financial source whose type says it failed); recovered the amount of
-	// their first charge after it.
-	failedAt  time.Time
-	recovered float64
+	// paidAt is their first charge: from then on they are a paying
+	// customer until they reach the last stage. failedAt is their first
+	// failed payment; a charge after it recovered it.
+	paidAt, failedAt, chargedAt time.Time
+}
+
+// recovered is the revenue a failed payment of theirs did not lose.
+func (a *userAux) recovered() float64 {
+	if !a.failedAt.IsZero() && a.chargedAt.After(a.failedAt) {
+		return a.revenue
+	}
+	return 0
 }
 
 type dictionary struct {
@@ -73,6 +78,22 @@ func (d *dictionary) code(v string) int32 {
 	d.index[v] = int32(len(d.values))
 	d.values = append(d.values, v)
 	return int32(len(d.values) - 1)
+}
+
+// Factor is a feature that pushes a user's churn risk up: its value, and
+// how much it adds to the model's logit.
+type Factor struct {
+	Feature string  `json:"feature"`
+	Value   float64 `json:"value"`
+	Push    float64 `json:"push"`
+}
+
+// SetFactors publishes each scored user's top factors (the churn model's
+// explanation of their risk).
+func (x *Index) SetFactors(f map[string][]Factor) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.factors = f
 }
 
 // Mutate runs fn, which changes the users SetState published, with every
@@ -104,104 +125,6 @@ func (x *Index) SetState(users *journey.Users, snap journey.Snapshot, risks map[
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.users, x.snap, x.risks, x.asOf, x.ready = users, snap, risks, snap.EvaluatedAt, true
-}
-
-// Refresh reads the segments and revenue of the given users (nil: every
-// user) from the store: the evaluator calls it with the users whose events
-// changed.
-func (x *Index) Refresh(ctx context.Context, users []string) error {
-	if users != nil && len(users) == 0 {
-		return nil
-	}
-	x.building.Lock()
-	defer x.building.Unlock()
-	names := make([]string, len(x.sources))
-	for i, s := range x.sources {
-		names[i] = s.Name
-	}
-	type read struct {
-		aux    *userAux
-		values []string // per segment, "" none
-	}
-	fresh := map[string]*read{}
-	intern := map[string]string{}
-	var cur *read
-	var curUser string
-	// Decoding attributes is the cost here; only events carrying a
-	// segment's key need it.
-	err := x.store.ScanEvents(ctx, store.EventQuery{Sources: names, Users: users, Lean: true}, func(ev *store.Event, attrs []byte) error {
-		if ev.UserID != curUser || cur == nil {
-			curUser = strings.Clone(ev.UserID)
-			cur = &read{aux: &userAux{}, values: make([]string, len(x.segments))}
-			fresh[curUser] = cur
-		}
-		if len(attrs) > 0 && len(x.segments) > 0 {
-			x.readSegments(cur.values, attrs, intern)
-		}
-		a := cur.aux
-		if !x.financial[ev.Touchpoint] {
-			return nil
-		}
-		if failed(ev.Type) {
-			if a.failedAt.IsZero() {
-				a.failedAt = ev.OccurredAt
-			}
-			return nil
-		}
-		if ev.Amount != nil && *ev.Amount > 0 {
-			a.revenue, a.currency = *ev.Amount, intern1(intern, ev.Currency)
-			if !a.failedAt.IsZero() && a.recovered == 0 && ev.OccurredAt.After(a.failedAt) {
-				a.recovered = *ev.Amount
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("reading the users' segments and revenue: %w", err)
-	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if users == nil {
-		x.aux = make(map[string]*userAux, len(fresh))
-	}
-	for u, r := range fresh {
-		r.aux.seg = make([]int32, len(x.segments))
-		for i, v := range r.values {
-			r.aux.seg[i] = -1
-			if v != "" {
-				r.aux.seg[i] = x.values[i].code(v)
-			}
-		}
-		x.aux[u] = r.aux
-	}
-	return nil
-}
-
-// readSegments keeps the latest value of each segment attribute an event
-// carries.
-func (x *Index) readSegments(values []string, attrs []byte, intern map[string]string) {
-	var m map[string]any
-	for i, s := range x.segments {
-		if !bytes.Contains(attrs, []byte(`"`+s+`"`)) {
-			continue
-		}
-		if m == nil && json.Unmarshal(attrs, &m) != nil {
-			return
-		}
-		if v, ok := m[s]; ok && v != nil {
-			values[i] = intern1(intern, fmt.Sprint(v))
-		}
-	}
-}
-
-// intern1 keeps one copy of each string a refresh reads.
-func intern1(intern map[string]string, s string) string {
-	if v, ok := intern[s]; ok {
-		return v
-	}
-	s = strings.Clone(s)
-	intern[s] = s
-	return s
 }
 
 // failed says whether an event type is a failed payment.

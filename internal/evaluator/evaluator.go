@@ -72,12 +72,15 @@ type Evaluator struct {
 	risks      map[string]float64
 
 	// drill answers the page's drill-down from the users evaluated; it
-	// reads them under its lock, which catchUp takes to change them.
+	// reads them under its lock, which catchUp takes to change them. Nil
+	// when the map's page is disabled.
 	drill *drill.Index
 	// refresh are the users whose segments and revenue the drill-down
 	// must read again; refreshAll: every user's.
 	refresh    []string
 	refreshAll bool
+	// resolutions: how long the alerts that stopped firing had fired.
+	resolutions alertResolutions
 }
 
 // alertStateKey is where the alert for-state lives in the store.
@@ -113,13 +116,9 @@ func New(env *expr.Env, cfg runconfig.Journey, st store.Store, status StatusWrit
 		feedback: notify.NewFeedback(no),
 		cooldown: notify.NewCooldown(),
 	}
-	sources := make([]drill.Source, len(cfg.Sources))
-	for i, s := range cfg.Sources {
-		sources[i] = drill.Source{Name: cfg.Namespace + "/" + s.Name, Touchpoint: s.Touchpoint, Financial: s.Financial}
-	}
 	return &Evaluator{cfg: cfg, store: st, engine: eng, status: status, metrics: m, now: now, log: log, delivery: d, unsaved: map[string]bool{},
 		last:  journey.Snapshot{Namespace: cfg.Namespace, Name: cfg.Name},
-		drill: drill.New(eng, st, sources, cfg.Spec.Segments), refreshAll: true}, nil
+		drill: newDrill(cfg, eng, st), refreshAll: true}, nil
 }
 
 // Last is the newest snapshot (empty before the first evaluation).
@@ -178,10 +177,12 @@ func (e *Evaluator) Evaluate(ctx context.Context) (journey.Snapshot, error) {
 	if err := e.deliver(ctx, &snap, users); err != nil {
 		return snap, err
 	}
+	e.noteResolved(e.Last(), snap)
+	e.publishDrill(ctx, users, snap)
+	e.measureKPIs(ctx, &snap)
 	e.mu.Lock()
 	e.last = snap
 	e.mu.Unlock()
-	e.publishDrill(ctx, users, snap)
 	e.metrics.observe(snap, time.Since(start))
 	if e.status != nil {
 		if err := e.status.Apply(ctx, snap); err != nil {
@@ -232,7 +233,7 @@ func (e *Evaluator) catchUp(ctx context.Context, sources []string) error {
 	// The store makes events visible in sequence order, so everything new
 	// is above the watermark.
 	var changed []string
-	err = e.drill.Mutate(func() (err error) {
+	err = e.mutateUsers(func() (err error) {
 		changed, err = e.engine.Update(ctx, e.store, sources, e.users, e.watermark, upTo)
 		return err
 	})
@@ -395,5 +396,6 @@ func Status(s journey.Snapshot) v1alpha1.JourneyMapStatus {
 			ResponseRate: strconv.FormatFloat(f.ResponseRate, 'f', 2, 64)})
 	}
 	st.Prediction = predict.StatusOf(s.Prediction)
+	st.KPIs = kpiStatus(s.KPIs)
 	return st
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // Handler serves /metrics, the probes (/readyz once an evaluation has
-// finished) and, when the map's dashboard is enabled, the journey map page
-// at /.
+// finished) and, when the map's dashboard is enabled, the interactive
+// journey map page at / beside the drill-down API it asks under /api/v1/.
 func (e *Evaluator) Handler(g prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
@@ -24,7 +24,7 @@ func (e *Evaluator) Handler(g prometheus.Gatherer) http.Handler {
 		w.WriteHeader(http.StatusOK)
 	})
 	if d := e.cfg.Spec.Dashboard; d == nil || d.Enabled {
-		mux.Handle("/", dashboard.Handler(e.Last))
+		mux.Handle("/", dashboard.LiveHandler(dashboard.LiveOptions{Snapshot: e.pageSnapshot, Segments: e.cfg.Spec.Segments}))
 		mux.Handle("/api/", e.DrillHandler())
 	}
 	return mux

@@ -26,6 +26,7 @@ type Metrics struct {
 	// the expected churn by stage.
 	churnAUC, churnRuleAUC, churnTrained prometheus.Gauge
 	churnExpected                        *prometheus.GaugeVec
+	kpiMetrics
 }
 
 func newMetrics(reg prometheus.Registerer, namespace, name string) (*Metrics, error) {
@@ -57,10 +58,11 @@ func newMetrics(reg prometheus.Registerer, namespace, name string) (*Metrics, er
 			Help: "When the churn model was last trained (Unix time)."}),
 		churnExpected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "journey_churn_expected_ratio", ConstLabels: labels,
 			Help: "The mean churn risk of the users in each stage: the share expected to churn within the horizon."}, []string{"stage"}),
+		kpiMetrics: newKPIMetrics(labels),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.users, m.stageUsers, m.conversion, m.firing, m.pending, m.duration, m.evaluations, m.deliveryFailures, m.behind,
-			m.churnAUC, m.churnRuleAUC, m.churnTrained, m.churnExpected} {
+		for _, c := range append([]prometheus.Collector{m.users, m.stageUsers, m.conversion, m.firing, m.pending, m.duration, m.evaluations, m.deliveryFailures, m.behind,
+			m.churnAUC, m.churnRuleAUC, m.churnTrained, m.churnExpected}, m.kpiMetrics.collectors()...) {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -17,7 +17,7 @@ import (
 
 // OwnedStatusFields are the status fields the evaluator applies; the
 // controller owns the rest (conditions, observedGeneration, workload, ...).
-var OwnedStatusFields = []string{"lastEvaluationTime", "users", "stages", "conversions", "firingAlerts", "alerts", "feedback", "prediction"}
+var OwnedStatusFields = []string{"lastEvaluationTime", "users", "stages", "conversions", "firingAlerts", "alerts", "feedback", "prediction", "kpis"}
 
 // KubeStatus applies the evaluator's status fields to one JourneyMap. It
 // writes only when the counts changed, so a quiet journey costs no writes;

@@ -8,19 +8,6 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/expr"
 )
 
-// Subset is the users keep selects, as users of their own: a snapshot of
-// them is the journey as that segment sees it.
-func (us *Users) Subset(keep func(*UserState) bool) *Users {
-	out := &Users{e: us.e, index: map[string]int{}}
-	for i := range us.list {
-		if keep(&us.list[i]) {
-			out.index[us.list[i].User] = len(out.list)
-			out.list = append(out.list, us.list[i])
-		}
-	}
-	return out
-}
-
 // CallValue is one helper call of an alert and what it answers for a user.
 type CallValue struct {
 	Call  string  `json:"call"`

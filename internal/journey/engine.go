@@ -2,7 +2,6 @@ package journey
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -347,28 +346,38 @@ func (e *Engine) prune(u *UserState) {
 type AlertMemory map[string]time.Time
 
 // Shape is a snapshot without the alerts: the users in each stage, their
-// moves and the funnel. The drill-down draws segments of the journey with
-// it.
+// moves and the funnel.
 func (e *Engine) Shape(namespace, name string, us *Users, now time.Time) Snapshot {
-	s := Snapshot{Namespace: namespace, Name: name, EvaluatedAt: now, Users: int64(us.Len())}
+	return e.ShapeWhere(namespace, name, us, nil, now)
+}
+
+// ShapeWhere is the shape of the users keep selects by their position in
+// us (nil: all): the journey as a segment of the users sees it, for the
+// drill-down.
+func (e *Engine) ShapeWhere(namespace, name string, us *Users, keep func(int) bool, now time.Time) Snapshot {
+	s := Snapshot{Namespace: namespace, Name: name, EvaluatedAt: now}
 	n := len(e.stages)
 	inStage := make([]int64, n)
 	entered := make([]int64, n)
 	churned := make([]int64, n)
-	moves := map[[2]int]int64{} // from+1, to
+	moves := make([]int64, (n+1)*n) // [from+1][to]
 	var lastBit uint64
 	if n > 0 {
 		lastBit = 1 << (n - 1)
 	}
 	for i := range us.list {
 		u := &us.list[i]
+		if keep != nil && !keep(i) {
+			continue
+		}
+		s.Users++
 		if u.stage >= 0 {
 			inStage[u.stage]++
 		}
 		from := -1
 		for p := u.path; p != 0; p &= p - 1 {
 			to := bits.TrailingZeros64(p)
-			moves[[2]int{from + 1, to}]++
+			moves[(from+1)*n+to]++
 			from = to
 		}
 		for j := 0; j < n; j++ {
@@ -388,24 +397,22 @@ func (e *Engine) Shape(namespace, name string, us *Users, now time.Time) Snapsho
 		}
 		s.Stages = append(s.Stages, sc)
 	}
+	// In order: from (entry first, then by stage), then to.
 	for k, c := range moves {
+		if c == 0 {
+			continue
+		}
 		from := ""
-		if k[0] > 0 {
-			from = e.stages[k[0]-1].name
+		if k/n > 0 {
+			from = e.stages[k/n-1].name
 		}
-		s.Transitions = append(s.Transitions, Transition{From: from, To: e.stages[k[1]].name, Users: c})
+		s.Transitions = append(s.Transitions, Transition{From: from, To: e.stages[k%n].name, Users: c})
 	}
-	slices.SortFunc(s.Transitions, func(a, b Transition) int {
-		if c := cmp.Compare(e.stageIndex(a.From), e.stageIndex(b.From)); c != 0 {
-			return c
-		}
-		return cmp.Compare(e.stageIndex(a.To), e.stageIndex(b.To))
-	})
 	var steps [][2]int
 	for i := 0; i+1 < n; i++ {
 		steps = append(steps, [2]int{i, i + 1})
 	}
-	s.Funnel = e.conversions(us, steps, true)
+	s.Funnel = e.conversionsWhere(us, keep, steps, true)
 	return s
 }
 
@@ -496,11 +503,18 @@ func (e *Engine) stageIndex(name string) int {
 // with median, also the median time it took them. One pass over the users
 // answers every pair.
 func (e *Engine) conversions(us *Users, pairs [][2]int, median bool) []FunnelStep {
+	return e.conversionsWhere(us, nil, pairs, median)
+}
+
+func (e *Engine) conversionsWhere(us *Users, keep func(int) bool, pairs [][2]int, median bool) []FunnelStep {
 	out := make([]FunnelStep, len(pairs))
 	waits := make([][]int64, len(pairs))
 	window := int64(e.window)
 	for i := range us.list {
 		u := &us.list[i]
+		if keep != nil && !keep(i) {
+			continue
+		}
 		for k, p := range pairs {
 			from, to := p[0], p[1]
 			if u.reached&(1<<from) == 0 {

@@ -30,6 +30,30 @@ type Snapshot struct {
 	// Prediction is the churn model's last training, when the map asks for
 	// one (spec.prediction).
 	Prediction *Prediction
+	// KPIs are the evaluator's measures of the journey (nil: not measured).
+	KPIs *KPIs
+}
+
+// KPIs are discrepancies and how fast they are resolved, and conversion and
+// renewal of the latest complete week.
+type KPIs struct {
+	DiscrepanciesFound, DiscrepanciesPending int64
+	ReviewsResolved                          int64
+	MedianTimeToReview                       time.Duration
+	AlertsResolved                           int64
+	MedianTimeToResolve                      time.Duration
+	WeeklyConversion                         []WeeklyConversion
+	// RenewalRate is of RenewalWeek; NaN when no week has ended.
+	RenewalRate float64
+	RenewalWeek time.Time
+}
+
+// WeeklyConversion is a funnel step for one weekly cohort.
+type WeeklyConversion struct {
+	Week     time.Time
+	From, To string
+	Entered  int64
+	Rate     float64
 }
 
 // Prediction is what the churn model's last training found.

@@ -54,6 +54,18 @@ func (u *UserState) Stage() string {
 	return u.e.stages[u.stage].name
 }
 
+// StageIndex is the user's stage's index in the map (-1: none).
+func (u *UserState) StageIndex() int { return u.stage }
+
+// EnteredIndex says when the stage at index i first held for the user, in
+// Unix nanoseconds: Entered without looking the stage up.
+func (u *UserState) EnteredIndex(i int) (int64, bool) {
+	if u.reached&(1<<i) == 0 {
+		return 0, false
+	}
+	return u.entered[i], true
+}
+
 // EnteredAt is when the user entered their stage.
 func (u *UserState) EnteredAt() time.Time {
 	if u.stage < 0 {
@@ -114,6 +126,14 @@ func (us *Users) Len() int { return len(us.list) }
 
 // At is the i-th user, 0 <= i < Len().
 func (us *Users) At(i int) *UserState { return &us.list[i] }
+
+// IndexOf is the user's position, as At takes it (-1: no such user).
+func (us *Users) IndexOf(user string) int {
+	if i, ok := us.index[user]; ok {
+		return i
+	}
+	return -1
+}
 
 // Get is the named user, or nil.
 func (us *Users) Get(user string) *UserState {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -403,6 +404,33 @@ func testReview(t *testing.T, b backend) {
 	rep := mustVerify(t, s, VerifyOptions{Anchors: []string{entries[1].Hash}})
 	if rep.Anchors != 1 {
 		t.Fatalf("report = %+v", rep)
+	}
+	// Discrepancies: each check's records by what became of them, and how
+	// long each waited for its review, the newest review first.
+	d, err := s.Discrepancies(ctx, []string{billing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantChecks := []CheckDiscrepancies{
+		{Source: billing, Check: "amount-non-negative", Found: 2, Released: 2},
+		{Source: billing, Check: "currency", Found: 1, Released: 1},
+		{Source: billing, Check: "late", Found: 1, Released: 1},
+		{Source: billing, Check: "mapping", Found: 1, Discarded: 1},
+		{Source: billing, Check: "one-payment-per-intent", Found: 1, Discarded: 1},
+	}
+	if !reflect.DeepEqual(d.ByCheck, wantChecks) {
+		t.Errorf("discrepancies by check:\n%+v\nwant\n%+v", d.ByCheck, wantChecks)
+	}
+	if len(d.Resolutions) != 5 || d.Reviewed != 5 || d.Pending != 0 {
+		t.Fatalf("resolutions = %+v", d.Resolutions)
+	}
+	for i, r := range d.Resolutions {
+		if r.Source != billing || r.Reviewed.Before(r.Held) || (i > 0 && r.Reviewed.After(d.Resolutions[i-1].Reviewed)) {
+			t.Errorf("resolution %d = %+v", i, r)
+		}
+	}
+	if other, err := s.Discrepancies(ctx, []string{"media/other"}); err != nil || len(other.ByCheck) != 0 || len(other.Resolutions) != 0 {
+		t.Errorf("another source's discrepancies: %+v, %v", other, err)
 	}
 	// A record a review decided on is not held again when redelivered.
 	again := financialBatch("run-2", nil, []QuarantineRecord{held("neg_1", -5, "amount-non-negative")})

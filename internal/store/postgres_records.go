@@ -120,6 +120,46 @@ func (s *pgStore) Pending(ctx context.Context, sources []string) (map[string]Pen
 	}
 	return b.done(), nil
 }
+func (s *pgStore) Discrepancies(ctx context.Context, sources []string) (Discrepancies, error) {
+	var out Discrepancies
+	err := s.pool.with(ctx, func(c *pgx.Conn) error {
+		where, args := ``, []any{}
+		if sources != nil {
+			where, args = `WHERE q.source = ANY($1::text[])`, append(args, sources)
+		}
+		rows, err := c.Query(ctx, `SELECT q.source, q.check_name, q.status, count(*) FROM quarantine q `+where+
+			` GROUP BY q.source, q.check_name, q.status`, args...)
+		if err != nil {
+			return err
+		}
+		var b discrepancyBuilder
+		var src, checks, status string
+		var n int64
+		if _, err := pgx.ForEachRow(rows, []any{&src, &checks, &status, &n}, func() error {
+			b.add(src, checks, status, n)
+			return nil
+		}); err != nil {
+			return err
+		}
+		out = b.done()
+		rows, err = c.Query(ctx, fmt.Sprintf(`SELECT q.source, q.at, l.at FROM quarantine q JOIN ledger l ON l.seq = q.reviewed_entry %s
+			ORDER BY q.reviewed_entry DESC, q.id LIMIT %d`, where, MaxResolutions), args...)
+		if err != nil {
+			return err
+		}
+		var r Resolution
+		_, err = pgx.ForEachRow(rows, []any{&r.Source, &r.Held, &r.Reviewed}, func() error {
+			out.Resolutions = append(out.Resolutions, Resolution{Source: r.Source, Held: r.Held.UTC(), Reviewed: r.Reviewed.UTC()})
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return Discrepancies{}, fmt.Errorf("count discrepancies: %w", err)
+	}
+	return out, nil
+}
+
 func (s *pgStore) Runs(ctx context.Context, source string, limit int) ([]Run, error) {
 	var out []Run
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {

@@ -117,6 +117,53 @@ func (s *sqliteStore) Pending(ctx context.Context, sources []string) (map[string
 	}
 	return b.done(), nil
 }
+func (s *sqliteStore) Discrepancies(ctx context.Context, sources []string) (Discrepancies, error) {
+	where, args := `WHERE 1`, []any{}
+	if sources != nil {
+		where, args = `WHERE q.source IN (SELECT value FROM json_each(?))`, append(args, jsonText(sources))
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT q.source, q.check_name, q.status, count(*) FROM quarantine q `+where+
+		` GROUP BY q.source, q.check_name, q.status`, args...)
+	if err != nil {
+		return Discrepancies{}, fmt.Errorf("count discrepancies: %w", err)
+	}
+	defer rows.Close()
+	var b discrepancyBuilder
+	for rows.Next() {
+		var src, checks, status string
+		var n int64
+		if err := rows.Scan(&src, &checks, &status, &n); err != nil {
+			return Discrepancies{}, fmt.Errorf("count discrepancies: %w", err)
+		}
+		b.add(src, checks, status, n)
+	}
+	if err := rows.Err(); err != nil {
+		return Discrepancies{}, fmt.Errorf("count discrepancies: %w", err)
+	}
+	out := b.done()
+	rows, err = s.db.QueryContext(ctx, `SELECT q.source, q.at, l.at FROM quarantine q JOIN ledger l ON l.seq = q.reviewed_entry `+where+
+		` ORDER BY q.reviewed_entry DESC, q.id LIMIT ?`, append(args, MaxResolutions)...)
+	if err != nil {
+		return Discrepancies{}, fmt.Errorf("read review times: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r Resolution
+		var held, reviewed string
+		if err := rows.Scan(&r.Source, &held, &reviewed); err != nil {
+			return Discrepancies{}, fmt.Errorf("read review times: %w", err)
+		}
+		if r.Held, err = parseTime(held); err != nil {
+			return Discrepancies{}, fmt.Errorf("read review times: %w", err)
+		}
+		if r.Reviewed, err = parseTime(reviewed); err != nil {
+			return Discrepancies{}, fmt.Errorf("read review times: %w", err)
+		}
+		out.Resolutions = append(out.Resolutions, r)
+	}
+	return out, rows.Err()
+}
+
 func (s *sqliteStore) Runs(ctx context.Context, source string, limit int) ([]Run, error) {
 	if limit <= 0 {
 		limit = -1 // no limit

@@ -206,6 +206,9 @@ type Store interface {
 	// Pending summarises what the sources (nil: every source) hold for
 	// review, by source.
 	Pending(ctx context.Context, sources []string) (map[string]PendingSummary, error)
+	// Discrepancies counts what the sources' checks held, by status, with
+	// how long the newest reviewed records waited for their review.
+	Discrepancies(ctx context.Context, sources []string) (Discrepancies, error)
 	// Commit writes a batch atomically.
 	Commit(ctx context.Context, b Batch) (CommitResult, error)
 	// Review releases or discards pending records of a source in one

@@ -241,6 +241,8 @@ type Evaluation struct {
 	// enough history), Risks its score of every user it scored.
 	Report *predict.Report
 	Risks  map[string]float64
+	// Factors are each scored user's top factors, when asked for.
+	Factors map[string][]predict.Factor
 	// Sources are the map's sources.
 	Sources []local.Source
 }
@@ -249,6 +251,16 @@ type Evaluation struct {
 // churn model, and replays the last alert `for` at the evaluation interval
 // (see journey.Engine.Replay).
 func EvaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Folder, m v1alpha1.JourneyMap, asOf time.Time) (*Evaluation, error) {
+	return evaluate(ctx, st, env, f, m, asOf, 0)
+}
+
+// EvaluateMapExplained is EvaluateMap keeping each scored user's top k
+// factors.
+func EvaluateMapExplained(ctx context.Context, st store.Store, env *expr.Env, f *local.Folder, m v1alpha1.JourneyMap, asOf time.Time, k int) (*Evaluation, error) {
+	return evaluate(ctx, st, env, f, m, asOf, k)
+}
+
+func evaluate(ctx context.Context, st store.Store, env *expr.Env, f *local.Folder, m v1alpha1.JourneyMap, asOf time.Time, k int) (*Evaluation, error) {
 	eng, err := journey.NewEngine(env, m.Spec)
 	if err != nil {
 		return nil, err
@@ -275,13 +287,20 @@ func EvaluateMap(ctx context.Context, st store.Store, env *expr.Env, f *local.Fo
 	if spec, ok := predict.MapSpec(m.Spec, touchpoints, asOf); ok {
 		h := predict.StoreHistory{Store: st, Sources: sources, Users: users, Stages: spec.Stages}
 		risks := map[string]float64{}
-		rep, err := predict.Run(ctx, h, spec, 0, time.Now(), func(u predict.UserRisk) error {
+		var factors map[string][]predict.Factor
+		if k > 0 {
+			factors = map[string][]predict.Factor{}
+		}
+		rep, err := predict.Run(ctx, h, spec, k, time.Now(), func(u predict.UserRisk) error {
 			risks[u.User] = u.Risk
+			if factors != nil {
+				factors[u.User] = u.Factors
+			}
 			return nil
 		})
 		switch {
 		case err == nil:
-			ev.Report, ev.Risks, prediction = rep, risks, rep.Summary()
+			ev.Report, ev.Risks, ev.Factors, prediction = rep, risks, factors, rep.Summary()
 			if eng.ReadsChurnRisk() {
 				eng.SetRisks(risks)
 			}

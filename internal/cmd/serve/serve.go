@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -26,6 +27,7 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/journey"
 	"github.com/cjm-dev/journey-operator/internal/local"
+	"github.com/cjm-dev/journey-operator/internal/predict"
 	"github.com/cjm-dev/journey-operator/internal/store"
 )
 
@@ -69,7 +71,7 @@ func (s *Server) evaluate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ev, err := run.EvaluateMap(ctx, s.o.Store, s.env, s.o.Folder, m, s.o.AsOf())
+	ev, err := run.EvaluateMapExplained(ctx, s.o.Store, s.env, s.o.Folder, m, s.o.AsOf(), topFactors)
 	if err != nil {
 		return fmt.Errorf("JourneyMap %s/%s: %w", m.Namespace, m.Name, err)
 	}
@@ -87,9 +89,26 @@ func (s *Server) evaluate(ctx context.Context) error {
 		return err
 	}
 	x.SetState(ev.Users, ev.Snapshot, ev.Risks)
+	x.SetFactors(drillFactors(ev.Factors))
 	s.index.Store(x)
 	s.seq = seq
 	return nil
+}
+
+// topFactors is how many of a user's risk factors the API shows.
+const topFactors = 3
+
+// drillFactors keeps the factors that push each user's risk up.
+func drillFactors(in map[string][]predict.Factor) map[string][]drill.Factor {
+	out := make(map[string][]drill.Factor, len(in))
+	for u, fs := range in {
+		for _, f := range fs {
+			if f.Push > 0 {
+				out[u] = append(out[u], drill.Factor{Feature: f.Feature, Value: f.Value, Push: f.Push})
+			}
+		}
+	}
+	return out
 }
 
 func (s *Server) latestSeq(ctx context.Context) (int64, error) {
@@ -116,18 +135,26 @@ func (s *Server) Refresh(ctx context.Context) error {
 // Index is the current evaluation's drill-down.
 func (s *Server) Index() *drill.Index { return s.index.Load() }
 
-// Handler serves the page at / and the API under /api/v1/.
+// Handler serves the interactive page at / (its scripts under /js/) and
+// the API under /api/v1/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.index.Load().Handler().ServeHTTP(w, r)
 	}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mux.Handle("/", dashboard.Handler(func() journey.Snapshot {
-		snap, _ := s.index.Load().Snapshot(nil)
-		return snap
-	}))
+	mux.Handle("/", dashboard.LiveHandler(dashboard.LiveOptions{Snapshot: s.pageSnapshot, Segments: s.o.Map.Spec.Segments}))
 	return mux
+}
+
+// pageSnapshot is the journey of the users the page's segment filters keep.
+func (s *Server) pageSnapshot(filters url.Values) (journey.Snapshot, error) {
+	x := s.index.Load()
+	f, err := x.ParseFilters(filters)
+	if err != nil {
+		return journey.Snapshot{}, err
+	}
+	return x.Snapshot(f)
 }
 
 // Run parses args and serves until ctx is done.

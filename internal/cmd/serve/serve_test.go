@@ -272,6 +272,9 @@ func TestAlertUsersAndTheirValues(t *testing.T) {
 	if len(one.Alerts) == 0 || one.Alerts[0].ID != "StreamingDropAfterBillingFailure" {
 		t.Errorf("user %s's page lists alerts %+v", av.Users[0].ID, one.Alerts)
 	}
+	if one.Risk == nil || len(one.Factors) == 0 || len(one.Factors) > 3 || one.Factors[0].Push <= 0 {
+		t.Errorf("user %s (%s): risk %v, factors %+v; want the model's top factors pushing the risk up", one.ID, one.Stage, one.Risk, one.Factors)
+	}
 	// Filtered: only the alert's users with the value.
 	country := av.Users[0].Segments["country"]
 	var f drill.AlertView
@@ -319,6 +322,9 @@ func TestUserTimeline(t *testing.T) {
 	found := false
 	for _, q := range u.Quarantined {
 		found = found || q.ID == held[0].ID
+	}
+	if u.Risk != nil && (len(u.Factors) == 0 || len(u.Factors) > 3 || u.Factors[0].Push <= 0) {
+		t.Errorf("user %s at risk %.2f: factors %+v, want up to 3 pushing it up", id, *u.Risk, u.Factors)
 	}
 	if !found || u.Revenue == nil || u.Revenue.Amount <= 0 {
 		t.Errorf("user %s: held %+v (want record %d), revenue %+v", id, u.Quarantined, held[0].ID, u.Revenue)
@@ -491,5 +497,83 @@ func TestPage(t *testing.T) {
 	status, body := fetch(t, "/")
 	if status != 200 || !bytes.Contains(body, []byte("streaming-journey")) {
 		t.Fatalf("GET /: %d", status)
+	}
+}
+
+// KPIs: discrepancies by source and check as the runs held them, how long
+// reviews took once a reviewer acted, survey response rates, and every
+// funnel step by weekly cohort adding up to the funnel.
+func TestKPIs(t *testing.T) {
+	var k drill.KPIView
+	get(t, "/api/v1/kpis", &k)
+	found := map[string]int64{}
+	var pending int64
+	for _, d := range k.Discrepancies {
+		found[d.Source+"/"+d.Check] = d.Found
+		if d.Pending != d.Found || d.Released+d.Discarded != 0 {
+			t.Errorf("before any review: %+v", d)
+		}
+	}
+	for name, src := range manifest.Sources {
+		for check, n := range src.Expected.Checks {
+			if check == "test-mode" {
+				continue
+			}
+			if found[name+"/"+check] != int64(n) {
+				t.Errorf("%s/%s found %d, the generator planted %d", name, check, found[name+"/"+check], n)
+			}
+		}
+		pending += src.Expected.Quarantined
+	}
+	if r := k.Resolution.Reviews; r.Pending != pending || r.Reviewed != 0 || k.Resolution.Alerts != nil {
+		t.Errorf("resolution before any review: %+v (want %d pending)", k.Resolution, pending)
+	}
+
+	var all drill.JourneyView
+	get(t, "/api/v1/journey", &all)
+	for j, c := range k.Conversion {
+		var entered, converted float64
+		for w := range k.Weeks {
+			entered += float64(c.Entered[w])
+			converted += c.Rate[w] * float64(c.Entered[w])
+		}
+		if step := all.Funnel[j]; int64(entered) != step.Entered || int64(converted+0.5) != step.Converted {
+			t.Errorf("%s to %s by weekly cohort: %v entered, %.1f converted; the funnel says %d, %d", c.From, c.To, entered, converted, step.Entered, step.Converted)
+		}
+		if c.Complete[len(k.Weeks)-1] {
+			t.Errorf("%s to %s: this week's cohort cannot have finished its conversion window", c.From, c.To)
+		}
+	}
+	var churned int64
+	for w := range k.Weeks {
+		if k.Renewal.Churned[w] > k.Renewal.Paying[w] || k.Renewal.Rate[w] < 0 || k.Renewal.Rate[w] > 1 {
+			t.Errorf("week %s: renewal %+v", k.Weeks[w], k.Renewal)
+		}
+		churned += k.Renewal.Churned[w]
+	}
+	if churned == 0 || churned > all.Stages[len(all.Stages)-1].Users {
+		t.Errorf("%d paying customers churned week by week, of %d churned", churned, all.Stages[len(all.Stages)-1].Users)
+	}
+	for _, s := range k.Surveys {
+		if s.Trigger == "exit-survey" && (s.Stage != "Churned" || s.Responses == 0 || s.Responses > manifest.Journey.ExitSurveyResponses) {
+			t.Errorf("exit survey %+v; the generator made %d answer", s, manifest.Journey.ExitSurveyResponses)
+		}
+	}
+
+	// A reviewer releases the negative invoices: they count as reviewed,
+	// with how long they waited.
+	res, err := st.Review(context.Background(), store.ReviewRequest{ID: "default/kpi/1", Source: "default/billing-stripe", Decision: store.DecisionRelease,
+		Reviewer: "carol@example.com", Reason: "credit notes booked as negative invoices", Selection: store.ReviewSelection{Checks: []string{"amount-non-negative"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get(t, "/api/v1/kpis", &k)
+	if r := k.Resolution.Reviews; r.Reviewed != res.Matched || r.Pending != pending-res.Matched || r.MedianSeconds < 0 {
+		t.Errorf("after releasing %d: %+v", res.Matched, r)
+	}
+	for _, d := range k.Discrepancies {
+		if d.Source == "billing-stripe" && d.Check == "amount-non-negative" && (d.Released != res.Matched || d.Pending != 0 || d.Found != res.Matched) {
+			t.Errorf("released negative invoices: %+v", d)
+		}
 	}
 }
