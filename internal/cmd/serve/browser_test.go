@@ -1,7 +1,6 @@
 package serve_test
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -19,7 +18,7 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/testutil/browser"
 )
 
-var update = flag.Bool("update", false, "write the browser's screenshots of the live page and its panels to testdata/")
+var shotsDir = flag.String("shots", "", "keep the browser's screenshots of the page and its panels in this folder, to look at")
 
 // TestBrowserDrillDown serves the sample data as `journey serve` does and
 // clicks through the page in a real browser: every panel a click opens
@@ -27,9 +26,9 @@ var update = flag.Bool("update", false, "write the browser's screenshots of the 
 // generator has none.
 func TestBrowserDrillDown(t *testing.T) {
 	tab := browser.Start(t)
-	shots := t.TempDir()
-	if *update {
-		shots = "testdata"
+	shots := *shotsDir
+	if shots == "" {
+		shots = t.TempDir()
 	}
 	// open loads the page afresh. The document it leaves is marked, so that
 	// what it waits for is in the new one, also when the URL is the same.
@@ -56,6 +55,7 @@ func TestBrowserDrillDown(t *testing.T) {
 
 	t.Run("page", func(t *testing.T) {
 		open(t, "")
+		tab.Do(t, "wait for the KPIs", chromedp.WaitVisible(chromedp.CSS("#kpis[data-state=ready]")))
 		tab.Screenshot(t, filepath.Join(shots, "live-page.png"))
 	})
 
@@ -224,13 +224,9 @@ func TestBrowserDrillDown(t *testing.T) {
 		// As a person choosing US in the country list.
 		tab.Do(t, "choose country US", chromedp.WaitVisible(chromedp.CSS(`select[data-segment=country][data-ready=true]`)),
 			chromedp.SetValue(chromedp.CSS(`select[data-segment=country]`), "US"),
-			chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-				s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const s = document.querySelector("select[data-segment=country]"); if (!s) return "MISSING " + location.href + " " + document.readyState + " left=" + document.documentElement.dataset.left + " nav=" + performance.getEntriesByType("navigation").map(e => e.type + "@" + e.startTime).join() + " now=" + performance.now() + " body=" + (document.body ? document.body.innerHTML.length : -1); s.dispatchEvent(new Event("change", {bubbles: true})); return "ok"; })()`))
-				if s != "ok" {
-					fmt.Println("DIAG", s, err)
-				}
-				return err
-			}),
+			// SetValue sets the value as a script would; a person's choice
+			// also fires change, which the page reloads on.
+			chromedp.Evaluate[chromedp.Void](`document.querySelector("select[data-segment=country]").dispatchEvent(new Event("change", {bubbles: true}))`),
 			chromedp.WaitVisible(chromedp.CSS(`[data-filtered]`)),
 			chromedp.WaitVisible(chromedp.CSS("#revenue[data-state=ready]")))
 		if got := browser.Eval[string](t, tab, `location.search`); got != "?"+seg("country", "US") {
@@ -238,6 +234,12 @@ func TestBrowserDrillDown(t *testing.T) {
 		}
 		if got := text(t, tab, `.facts div:first-child dd`); got != commas(want.Users) {
 			t.Errorf("the header shows %s users; the filtered journey has %d", got, want.Users)
+		}
+		nodes := browser.Eval[map[string]string](t, tab, `Object.fromEntries([...document.querySelectorAll(".sankey .node")].map(g => [g.dataset.stage, g.querySelector(".stage-now").textContent]))`)
+		for _, st := range want.Stages {
+			if !strings.HasPrefix(nodes[st.Name], commas(st.Users)+" now") {
+				t.Errorf("the flow shows stage %s with %q; the filtered API %d users in it", st.Name, nodes[st.Name], st.Users)
+			}
 		}
 		steps := browser.Eval[map[string][]string](t, tab, `Object.fromEntries([...document.querySelectorAll("li.step")].map(li => [li.dataset.step, [...li.querySelectorAll(".step-meta b")].map(b => b.textContent)]))`)
 		for _, f := range want.Funnel {
@@ -331,11 +333,35 @@ func TestBrowserDrillDown(t *testing.T) {
 			}
 		}
 
-		// KPIs show when the API has them.
-		status, _ := fetch(t, "/api/v1/kpis")
-		visible := browser.Eval[bool](t, tab, `!document.getElementById("kpis").hidden`)
-		if visible != (status == 200) {
-			t.Errorf("the KPI card is visible: %v; the API answers %d", visible, status)
+		// The KPI card: what each check found and holds, survey responses,
+		// and renewal week by week, as the API measures them.
+		var k drill.KPIView
+		get(t, "/api/v1/kpis", &k)
+		tab.Do(t, "wait for the KPIs", chromedp.WaitVisible(chromedp.CSS("#kpis[data-state=ready]")))
+		checks := browser.Eval[map[string][]string](t, tab, `Object.fromEntries([...document.querySelectorAll("#kpis table.discrepancies tbody tr")].map(tr =>
+			[tr.dataset.source + "/" + tr.dataset.check, [...tr.querySelectorAll("td.n")].map(td => td.textContent)]))`)
+		if len(checks) != len(k.Discrepancies) {
+			t.Errorf("the KPI card lists %d checks that found something; the API %d", len(checks), len(k.Discrepancies))
+		}
+		for _, d := range k.Discrepancies {
+			if got := checks[d.Source+"/"+d.Check]; len(got) < 2 || got[0] != commas(d.Found) || got[1] != commas(d.Pending) {
+				t.Errorf("discrepancies %s/%s: the card shows %v found/pending, the API %d/%d", d.Source, d.Check, got, d.Found, d.Pending)
+			}
+		}
+		responses := browser.Eval[map[string]string](t, tab, `Object.fromEntries([...document.querySelectorAll("#kpis table.kpi-surveys tbody tr")].map(tr => [tr.dataset.survey, tr.querySelectorAll("td.n")[1].textContent]))`)
+		for _, sv := range k.Surveys {
+			if responses[sv.Trigger] != commas(sv.Responses) {
+				t.Errorf("survey %s: the card shows %q responses, the API %d", sv.Trigger, responses[sv.Trigger], sv.Responses)
+			}
+		}
+		renewal := browser.Eval[[]string](t, tab, `[...document.querySelectorAll("#kpis table.kpi-weeks tbody [data-measure=renewal]")].map(td => td.textContent)`)
+		if len(renewal) != len(k.Weeks) {
+			t.Fatalf("the card shows renewal for %d weeks; the API %d", len(renewal), len(k.Weeks))
+		}
+		for w, shown := range renewal {
+			if k.Renewal.Paying[w] > 0 {
+				checkPercent(t, "renewal in the week of "+k.Weeks[w].Format("2006-01-02"), shown, k.Renewal.Rate[w])
+			}
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
@@ -40,6 +42,11 @@ func main() {
 	memProfile := flag.String("memprofile", "", "write a heap profile after the full evaluation to this file")
 	dsn := flag.String("dsn", "", "a PostgreSQL database to use instead of a throwaway server; "+
 		"the events are loaded only when it holds none, so reruns skip the load")
+	flag.Func("evaluator-memory", "the page phase runs with the Go memory limit an evaluator pod with this memory limit gets (90%), e.g. 2GiB", func(v string) error {
+		q, err := resource.ParseQuantity(v)
+		evaluatorMemory = q.Value()
+		return err
+	})
 	flag.Parse()
 	cpuProfile, profileWhich, heapProfile = *profile, *which, *memProfile
 	if err := run(*dsn, *users, *events); err != nil {
@@ -49,6 +56,9 @@ func main() {
 }
 
 var cpuProfile, profileWhich, heapProfile string
+
+// evaluatorMemory is the memory limit the page phase is run within.
+var evaluatorMemory int64 = 2 << 30
 
 // startProfile profiles the evaluation named by -profile; stop it after.
 func startProfile(which string) (stop func(), err error) {
@@ -137,6 +147,7 @@ func run(dsn string, nUsers, nEvents int) error {
 	if err != nil {
 		return err
 	}
+	resetPeakRSS()
 	peakLive := watchLiveHeap()
 	start := time.Now()
 	full, err := ev.Evaluate(ctx)
@@ -146,6 +157,7 @@ func run(dsn string, nUsers, nEvents int) error {
 		return err
 	}
 	fullTime := time.Since(start)
+	fullRSS := peakRSS()
 	if heapProfile != "" {
 		runtime.GC() // the profile shows the heap as of the last collection
 		f, err := os.Create(heapProfile)
@@ -199,6 +211,9 @@ func run(dsn string, nUsers, nEvents int) error {
 
 	// An evaluator with the page: it resumes from the saved states and
 	// reads every user's segments and revenue once.
+	ev = nil
+	debug.SetMemoryLimit(evaluatorMemory * 9 / 10) // as render.memoryLimitEnv sets it
+	resetPeakRSS()
 	paged, err := evaluator.New(env, withPage, st, nil, nil, func() time.Time { return asOf }, logr.Discard(), evaluator.Options{})
 	if err != nil {
 		return err
@@ -208,13 +223,15 @@ func run(dsn string, nUsers, nEvents int) error {
 		return err
 	}
 	pagedStart := time.Since(start)
+	pagedRSS := peakRSS()
+	resetPeakRSS()
 	drillReport, err := benchDrill(ctx, paged.Drill(), sqlTime)
 	if err != nil {
 		return err
 	}
 
 	fmt.Printf("bench-journey: %d events of %d users on PostgreSQL, six stages, funnel over a 336h window\n", nEvents, nUsers)
-	fmt.Printf("  full evaluation, to results published   %8.1fs   (peak live heap %d MiB, peak RSS %d MiB)\n", fullTime.Seconds(), liveHeap>>20, peakRSS()>>20)
+	fmt.Printf("  full evaluation, to results published   %8.1fs   (peak live heap %d MiB, peak RSS %d MiB)\n", fullTime.Seconds(), liveHeap>>20, fullRSS>>20)
 	fmt.Printf("  then saving the %7d user states      %8.1fs\n", full.Users, saveTime.Seconds())
 	fmt.Printf("  the funnel by one SQL query             %8.1fs\n", sqlTime.Seconds())
 	fmt.Printf("  incremental evaluation of 1%% new events %8.2fs   (then saving the changed states %.2fs)\n", incTime.Seconds(), incSave.Seconds())
@@ -230,7 +247,8 @@ func run(dsn string, nUsers, nEvents int) error {
 		fmt.Printf("  %-10s -> %-10s entered %8d converted %8d  %s\n", f.From, f.To, f.Entered, f.Converted, mark)
 	}
 	fmt.Printf("  users after the 1%% batch: %d (was %d)\n", inc.Users, full.Users)
-	fmt.Printf("  an evaluator with the page, resuming from the saved states: first evaluation %.1fs\n", pagedStart.Seconds())
+	fmt.Printf("  an evaluator with the page (memory limit %d MiB), resuming from the saved states: first evaluation %.1fs (peak RSS %d MiB)\n",
+		evaluatorMemory>>20, pagedStart.Seconds(), pagedRSS>>20)
 	fmt.Print(drillReport)
 	return nil
 }
@@ -258,7 +276,16 @@ func watchLiveHeap() func() uint64 {
 	return func() uint64 { close(done); return <-result }
 }
 
-// peakRSS is the process's peak resident set size in bytes (VmHWM).
+// resetPeakRSS starts a phase's peak RSS from what is live now, so that
+// loading the data or an earlier phase does not count in it.
+func resetPeakRSS() {
+	runtime.GC()
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// peakRSS is the process's peak resident set size in bytes (VmHWM) since
+// the last resetPeakRSS.
 func peakRSS() int64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
