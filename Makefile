@@ -89,6 +89,10 @@ test: test-deps manifests generate fmt vet ## Run all tests against a real kube-
 	assets="$$(hack/setup-envtest.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT)
 
+.PHONY: e2e
+e2e: ## The chart on a real single-node cluster built from source (root; hack/e2e.sh; E2E_ARGS go to go test).
+	bash hack/e2e.sh $(E2E_ARGS)
+
 .PHONY: verify-generated
 verify-generated: manifests generate fmt ## Fail if generated files or formatting differ from what is committed.
 	@if [ -n "$$(git status --porcelain)" ]; then \

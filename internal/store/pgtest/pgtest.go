@@ -109,9 +109,12 @@ func sweep() {
 type Server struct {
 	dir  string
 	port int
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the server process has exited
-	log  string
+	// also is an address listened on beside 127.0.0.1, trusting the
+	// clients of the network allow.
+	also, allow string
+	cmd         *exec.Cmd
+	done        chan struct{} // closed when the server process has exited
+	log         string
 
 	mu sync.Mutex
 	n  int // databases created
@@ -119,7 +122,12 @@ type Server struct {
 
 // NewServer initialises a cluster in a new temporary directory and starts
 // it. Stop it when done.
-func NewServer(ctx context.Context) (*Server, error) {
+func NewServer(ctx context.Context) (*Server, error) { return NewServerOn(ctx, "", "") }
+
+// NewServerOn is NewServer listening on address as well, and trusting
+// the clients of the network allow (a CIDR): an end-to-end test's pods
+// reach the host's server that way.
+func NewServerOn(ctx context.Context, address, allow string) (*Server, error) {
 	bin, err := BinDir()
 	if err != nil {
 		return nil, err
@@ -147,7 +155,7 @@ func NewServer(ctx context.Context) (*Server, error) {
 			return nil, err
 		}
 	}
-	s := &Server{dir: dir, log: filepath.Join(dir, "postgres.log")}
+	s := &Server{dir: dir, log: filepath.Join(dir, "postgres.log"), also: address, allow: allow}
 	if err := s.start(ctx, bin, cred); err != nil {
 		s.Stop()
 		return nil, err
@@ -172,6 +180,19 @@ func (s *Server) start(ctx context.Context, bin string, cred *syscall.Credential
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb: %v:\n%s", err, out)
 	}
+	if s.allow != "" {
+		hba, err := os.OpenFile(filepath.Join(data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(hba, "host all all %s trust\n", s.allow)
+		if cerr := hba.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
 
 	// A free port can be taken between asking and binding: try a few.
 	for try := 1; ; try++ {
@@ -195,7 +216,11 @@ func (s *Server) listen(ctx context.Context, bin, data, sock string, cred *sysca
 	}
 	defer logf.Close()
 	// Durability is worthless for a cluster deleted after the tests.
-	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-k", sock,
+	hosts := "127.0.0.1"
+	if s.also != "" {
+		hosts += "," + s.also
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-h", hosts, "-p", strconv.Itoa(port), "-k", sock,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=60")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Should the test binary die without stopping it, the kernel stops
@@ -260,8 +285,11 @@ func (s *Server) logTail() string {
 }
 
 // DSN is the URL of a database of the server.
-func (s *Server) DSN(database string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.port, database)
+func (s *Server) DSN(database string) string { return s.DSNAt("127.0.0.1", database) }
+
+// DSNAt is the URL of a database of the server at one of its addresses.
+func (s *Server) DSNAt(host, database string) string {
+	return fmt.Sprintf("postgres://postgres@%s:%d/%s?sslmode=disable", host, s.port, database)
 }
 
 func (s *Server) connect(ctx context.Context, database string) (*pgx.Conn, error) {
