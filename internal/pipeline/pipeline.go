@@ -9,25 +9,20 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/big"
-	"reflect"
-	"runtime"
 	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/connector"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
+	"github.com/cjm-dev/journey-operator/internal/segment"
 	"github.com/cjm-dev/journey-operator/internal/store"
 )
 
@@ -62,6 +57,7 @@ type Pipeline struct {
 	eventID, userID, at, typ *program
 	amount, currency         *program
 	attributes               []field
+	spread                   []string // fields whose entries are attributes too (Segment's properties, traits)
 	checks                   []check
 	uniqueChecks             int           // how many of checks are unique checks
 	adapter                  types.Adapter // for the event variable
@@ -76,10 +72,15 @@ type Pipeline struct {
 // SourceID is how the store names a source: namespace/name.
 func SourceID(namespace, name string) string { return namespace + "/" + name }
 
-// New compiles a source's configuration.
+// New compiles a source's configuration. A Segment source's mapping
+// takes segment's defaults for what it leaves out.
 func New(env *expr.Env, src runconfig.Source) (*Pipeline, error) {
 	p := &Pipeline{src: src, id: SourceID(src.Namespace, src.Name), adapter: env.Adapter()}
 	m := src.Spec.Mapping
+	if segment.Source(&src.Spec) {
+		m = segment.Mapping(m)
+		p.spread = segment.AttributesFrom
+	}
 	compile := func(c expr.Context, fieldPath string, e v1alpha1.Expression) (*program, error) {
 		if e == "" {
 			return nil, nil
@@ -102,6 +103,14 @@ func New(env *expr.Env, src runconfig.Source) (*Pipeline, error) {
 	} {
 		if *f.dst, err = compile(expr.Mapping, f.path, f.e); err != nil {
 			return nil, err
+		}
+	}
+	for _, f := range []struct {
+		prg  *program
+		path string
+	}{{p.eventID, "eventID"}, {p.userID, "userID"}, {p.at, "occurredAt"}, {p.typ, "type"}} {
+		if f.prg == nil {
+			return nil, fmt.Errorf("spec.mapping.%s is required", f.path)
 		}
 	}
 	names := make([]string, 0, len(m.Attributes))
@@ -191,6 +200,11 @@ type Input struct {
 	Record connector.Record
 	// Undecodable is set instead of Record for a record that could not be decoded.
 	Undecodable *connector.DecodeError
+	// Raw, when set, is the record as the sender sent it, which a held
+	// record keeps (and by which its redelivery is known) instead of
+	// Record as mapped: the receiver adds to a Segment message what
+	// differs from one delivery to the next (receivedAt).
+	Raw []byte
 }
 
 // Result is what a batch comes to.
@@ -211,6 +225,7 @@ type Result struct {
 
 type candidate struct {
 	raw      connector.Record
+	sent     []byte // Input.Raw
 	ev       store.Event
 	act      activation
 	failures []failure
@@ -229,78 +244,6 @@ type checked struct {
 	key      string   // unique, relationship: the record's key
 	hasKey   bool
 	accepted bool // unique: the key is recorded for this record
-}
-
-// scratch is what Process works in for one batch and drops after it:
-// reused from batch to batch, as a batch's worth of it is megabytes that
-// the collector would otherwise sweep up every batch. A pipeline keeps one
-// spare; a Process running beside another (the webhook receiver's
-// requests) makes its own.
-type scratch struct {
-	slots   []candidate
-	mapErrs []error
-	found   []checked
-}
-
-// getScratch returns a scratch with n zeroed slots and errors.
-func (p *Pipeline) getScratch(n int) *scratch {
-	sc := p.spare.Swap(nil)
-	if sc == nil {
-		sc = &scratch{}
-	}
-	if cap(sc.slots) < n {
-		sc.slots, sc.mapErrs = make([]candidate, n), make([]error, n)
-	}
-	sc.slots, sc.mapErrs = sc.slots[:n], sc.mapErrs[:n]
-	return sc
-}
-
-// checked returns n zeroed check results.
-func (sc *scratch) checked(n int) []checked {
-	if cap(sc.found) < n {
-		sc.found = make([]checked, n)
-	}
-	sc.found = sc.found[:n]
-	return sc.found
-}
-
-// putScratch zeroes sc, so that it holds on to no record, and keeps it
-// for the next batch.
-func (p *Pipeline) putScratch(sc *scratch) {
-	clear(sc.slots)
-	clear(sc.mapErrs)
-	clear(sc.found)
-	p.spare.Store(sc)
-}
-
-// minPerWorker is the fewest records worth a goroutine of their own.
-const minPerWorker = 64
-
-// parallel calls fn for every i in [0, n), split in contiguous ranges over
-// the pipeline's workers, and returns once all are done. fn must only
-// touch what belongs to its i.
-func (p *Pipeline) parallel(n int, fn func(i int)) {
-	w := p.Workers
-	if w <= 0 {
-		w = runtime.GOMAXPROCS(0)
-	}
-	w = min(w, n/minPerWorker)
-	if w <= 1 {
-		for i := range n {
-			fn(i)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	for k := range w {
-		lo, hi := k*n/w, (k+1)*n/w
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // Process maps, deduplicates and checks one batch. It reads from the store
@@ -331,11 +274,12 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 			continue
 		}
 		if err := mapErrs[i]; err != nil {
-			res.quarantine(p.id, runID, now, "", CheckMapping, err.Error(), rawJSON(item.Record))
+			res.quarantine(p.id, runID, now, "", CheckMapping, err.Error(), rawOf(item.Raw, item.Record))
 			res.Failed[CheckMapping]++
 			continue
 		}
 		c := &slots[i]
+		c.sent = item.Raw
 		if c.ev.Amount != nil {
 			amountRead.add(*c.ev.Amount)
 		}
@@ -396,7 +340,7 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 			}
 			continue
 		case v1alpha1.ActionQuarantine:
-			res.quarantine(p.id, runID, now, c.ev.EventID, strings.Join(names, ","), strings.Join(reasons, "; "), rawJSON(c.raw))
+			res.quarantine(p.id, runID, now, c.ev.EventID, strings.Join(names, ","), strings.Join(reasons, "; "), rawOf(c.sent, c.raw))
 			// The event as mapped is kept with the record: a release loads
 			// exactly what the reviewer saw.
 			held := c.ev
@@ -467,362 +411,4 @@ func (r *Result) quarantine(source, runID string, at time.Time, eventID, check, 
 	r.Quarantine = append(r.Quarantine, store.QuarantineRecord{
 		Source: source, RunID: runID, EventID: eventID, Check: check, Reason: reason, Raw: raw, At: at, Status: store.QuarantinePending,
 	})
-}
-
-// strongest returns the strongest action among failures, their reasons and
-// the names of the failed checks.
-func strongest(fs []failure) (v1alpha1.CheckAction, []string, []string) {
-	var best v1alpha1.CheckAction
-	if len(fs) == 0 {
-		return best, nil, nil
-	}
-	var reasons, names []string
-	for _, f := range fs {
-		if rank(f.check.action) > rank(best) {
-			best = f.check.action
-		}
-		names = append(names, f.check.name)
-		reasons = append(reasons, f.check.name+": "+f.reason)
-	}
-	return best, reasons, names
-}
-
-func rank(a v1alpha1.CheckAction) int {
-	switch a {
-	case v1alpha1.ActionWarn:
-		return 1
-	case v1alpha1.ActionQuarantine:
-		return 2
-	case v1alpha1.ActionReject:
-		return 3
-	}
-	return 0
-}
-
-// checkRecord evaluates what one check can judge of one record on its own:
-// an expression, notNull, acceptedValues, or the key of a unique or
-// relationship check. It runs on the workers: it writes only out.
-func (p *Pipeline) checkRecord(ck *check, c *candidate, out *checked) {
-	a := &c.act
-	switch ck.kind {
-	case "expression":
-		ok, err := ck.expr.cond(a)
-		switch {
-		case err != nil:
-			out.fails = append(out.fails, "could not be evaluated: "+err.Error())
-		case !ok:
-			out.fails = append(out.fails, "evaluated to false")
-		}
-	case "notNull":
-		for _, f := range ck.notNull {
-			if _, null, err := f.prg.eval(a, false); err != nil || null {
-				out.fails = append(out.fails, f.name+" is null")
-			}
-		}
-	case "acceptedValues":
-		v, null, err := ck.expr.eval(a, false)
-		if err != nil || null {
-			return // null is notNull's to judge
-		}
-		if s := text(v); !ck.accepted[s] {
-			out.fails = append(out.fails, fmt.Sprintf("%q is not an accepted value", s))
-		}
-	case "unique":
-		v, null, err := ck.expr.eval(a, false)
-		if err != nil || null {
-			return // a record without a business key is not a duplicate of one
-		}
-		out.key, out.hasKey = text(v), true
-	case "relationship":
-		v, null, err := ck.expr.eval(a, false)
-		if err != nil || null {
-			out.fails = append(out.fails, "no key to look up")
-			return
-		}
-		out.key, out.hasKey = text(v), true
-	}
-}
-
-// runCheck records the failures of check j over the batch's candidates,
-// from what checkRecord found of each (found[i*len(p.checks)+j] for
-// candidate i), looking unique keys and relationships up in the store and
-// the batch.
-func (p *Pipeline) runCheck(ctx context.Context, st store.Store, j int, cands []*candidate, found []checked) error {
-	ck := &p.checks[j]
-	nc := len(p.checks)
-	fail := func(c *candidate, reason string) {
-		if ck.message != "" {
-			reason = ck.message + " (" + reason + ")"
-		}
-		c.failures = append(c.failures, failure{ck, reason})
-	}
-	switch ck.kind {
-	case "expression", "notNull", "acceptedValues":
-		for i, c := range cands {
-			for _, r := range found[i*nc+j].fails {
-				fail(c, r)
-			}
-		}
-	case "unique":
-		var all []string
-		since := time.Time{}
-		for i, c := range cands {
-			k := &found[i*nc+j]
-			if !k.hasKey {
-				continue
-			}
-			all = append(all, k.key)
-			if ck.window > 0 {
-				if s := c.ev.OccurredAt.Add(-ck.window); since.IsZero() || s.Before(since) {
-					since = s
-				}
-			}
-		}
-		stored, err := st.ExistingKeys(ctx, p.id, ck.id, all, since)
-		if err != nil {
-			return err
-		}
-		inBatch := make(map[string]bool, len(all))
-		for i, c := range cands {
-			k := &found[i*nc+j]
-			if !k.hasKey {
-				continue
-			}
-			if stored[k.key] || inBatch[k.key] {
-				fail(c, fmt.Sprintf("key %q seen before", k.key))
-				continue
-			}
-			inBatch[k.key] = true
-			k.accepted = true
-		}
-	case "relationship":
-		var all []string
-		for i, c := range cands {
-			k := &found[i*nc+j]
-			for _, r := range k.fails {
-				fail(c, r)
-			}
-			if k.hasKey {
-				all = append(all, k.key)
-			}
-		}
-		known, err := st.KnownUsers(ctx, p.src.Namespace, ck.touchpoint, all)
-		if err != nil {
-			return err
-		}
-		// Events of this batch count too when they are of that touchpoint.
-		if p.src.Spec.Touchpoint == ck.touchpoint {
-			for _, c := range cands {
-				known[c.ev.UserID] = true
-			}
-		}
-		for i, c := range cands {
-			if k := &found[i*nc+j]; k.hasKey && !known[k.key] {
-				fail(c, fmt.Sprintf("%q has no %s event", k.key, ck.touchpoint))
-			}
-		}
-	}
-	return nil
-}
-
-// text is a value as fmt.Sprint prints it; strings, the usual case, as
-// they are.
-func text(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return fmt.Sprint(v)
-}
-
-func isNull(v ref.Val) bool {
-	if v == nil || v == types.NullValue {
-		return true
-	}
-	if s, ok := v.Value().(string); ok && s == "" {
-		return true
-	}
-	return false
-}
-
-// mapRecord evaluates the mapping into c. A required field that fails or
-// is null is an error naming it; an optional one maps to null. It runs on
-// the workers: it writes only c.
-func (p *Pipeline) mapRecord(c *candidate, r connector.Record, runID string) error {
-	c.raw = r
-	c.act.record = map[string]any(r)
-	a := &c.act
-	c.ev = store.Event{Source: p.id, Namespace: p.src.Namespace, Touchpoint: p.src.Spec.Touchpoint, System: p.src.Spec.System, RunID: runID}
-	ev := &c.ev
-	required := func(name string, prg *program) (any, error) {
-		v, null, err := prg.eval(a, false)
-		if err != nil {
-			return nil, fmt.Errorf("spec.mapping.%s: %v", name, err)
-		}
-		if null {
-			return nil, fmt.Errorf("spec.mapping.%s is null or empty", name)
-		}
-		return v, nil
-	}
-	for _, f := range [...]struct {
-		name string
-		prg  *program
-		dst  *string
-	}{{"eventID", p.eventID, &ev.EventID}, {"userID", p.userID, &ev.UserID}, {"type", p.typ, &ev.Type}} {
-		v, err := required(f.name, f.prg)
-		if err != nil {
-			return err
-		}
-		*f.dst = text(v)
-	}
-	at, err := required("occurredAt", p.at)
-	if err != nil {
-		return err
-	}
-	if ev.OccurredAt, err = toTime(at); err != nil {
-		return fmt.Errorf("spec.mapping.occurredAt: %v", err)
-	}
-	if v := optional(p.amount, a); v != nil {
-		f, err := toFloat(v)
-		if err != nil {
-			return fmt.Errorf("spec.mapping.amount: %v", err)
-		}
-		ev.Amount = &f
-	}
-	if v := optional(p.currency, a); v != nil {
-		ev.Currency = text(v)
-	}
-	ev.Attributes = make(map[string]any, len(p.attributes))
-	for _, f := range p.attributes {
-		if v := optional(f.prg, a); v != nil {
-			ev.Attributes[f.name] = v
-		}
-	}
-	c.act.event = EventValue{Ev: ev, Adapter: p.adapter}
-	return nil
-}
-
-// optional evaluates an optional field: absent, null or failing is nil.
-func optional(prg *program, a *activation) any {
-	if prg == nil {
-		return nil
-	}
-	v, null, err := prg.eval(a, true)
-	if err != nil || null {
-		return nil
-	}
-	return v
-}
-
-// native turns a CEL value into plain Go: lists and maps become []any and
-// map[string]any so events serialise as JSON.
-func native(v ref.Val) any {
-	switch v.Type() {
-	case types.ListType:
-		if l, err := v.ConvertToNative(reflect.TypeFor[[]any]()); err == nil {
-			return l
-		}
-	case types.MapType:
-		if m, err := v.ConvertToNative(reflect.TypeFor[map[string]any]()); err == nil {
-			return m
-		}
-	}
-	return v.Value()
-}
-
-func toTime(v any) (time.Time, error) {
-	switch t := v.(type) {
-	case time.Time:
-		return t.UTC(), nil
-	case string:
-		return time.Parse(time.RFC3339Nano, t)
-	case int64:
-		return time.Unix(t, 0).UTC(), nil
-	case float64:
-		return time.Unix(int64(t), 0).UTC(), nil
-	}
-	return time.Time{}, fmt.Errorf("want a timestamp, got %T", v)
-}
-
-func toFloat(v any) (float64, error) {
-	switch n := v.(type) {
-	case float64:
-		return n, nil
-	case int64:
-		return float64(n), nil
-	case uint64:
-		return float64(n), nil
-	case string:
-		return strconv.ParseFloat(n, 64)
-	}
-	return 0, fmt.Errorf("want a number, got %T", v)
-}
-
-// decimalSum adds floats as their shortest decimals ("0.1", not the
-// binary fraction nearest to it), exactly. It keeps the sum as an integer
-// count of 10^-scale: adding a big.Rat per record spent most of its time
-// reducing fractions.
-type decimalSum struct {
-	units, term big.Int
-	scale       int
-}
-
-func (d *decimalSum) add(f float64) {
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	digits, frac := s, 0
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		digits, frac = s[:i]+s[i+1:], len(s)-i-1
-	}
-	if n, err := strconv.ParseInt(digits, 10, 64); err == nil {
-		d.term.SetInt64(n)
-	} else {
-		d.term.SetString(digits, 10) // beyond int64: 1e300 is a valid amount
-	}
-	if frac > d.scale {
-		d.units.Mul(&d.units, pow10(frac-d.scale))
-		d.scale = frac
-	} else if frac < d.scale {
-		d.term.Mul(&d.term, pow10(d.scale-frac))
-	}
-	d.units.Add(&d.units, &d.term)
-}
-
-// rat is the sum.
-func (d *decimalSum) rat() *big.Rat {
-	return new(big.Rat).SetFrac(new(big.Int).Set(&d.units), new(big.Int).Set(pow10(d.scale)))
-}
-
-// pow10 is 10^n; read-only for n < len(powers10).
-func pow10(n int) *big.Int {
-	if n < len(powers10) {
-		return powers10[n]
-	}
-	return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
-}
-
-var powers10 = func() (p [20]*big.Int) {
-	for i := range p {
-		p[i] = new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(i)), nil)
-	}
-	return p
-}()
-
-// Decimal formats a total exactly, with at least two decimals.
-func Decimal(r *big.Rat) string { return store.FormatDecimal(r) }
-
-func rawJSON(r connector.Record) []byte {
-	b, err := json.Marshal(map[string]any(r))
-	if err != nil {
-		return []byte(fmt.Sprintf("%q", fmt.Sprint(r)))
-	}
-	return b
-}
-
-// OccurredAt maps only a record's occurredAt, for run-level prescans.
-func (p *Pipeline) OccurredAt(r connector.Record) (time.Time, bool) {
-	v, null, err := p.at.eval(&activation{record: map[string]any(r)}, false)
-	if err != nil || null {
-		return time.Time{}, false
-	}
-	t, err := toTime(v)
-	return t, err == nil
 }
