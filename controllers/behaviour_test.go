@@ -13,6 +13,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -431,7 +432,7 @@ var _ = Describe("at rest", func() {
 		ns := newNamespace()
 		applySamples(ns)
 		Eventually(func(g Gomega) {
-			for _, name := range []string{"billing-stripe-webhook-receiver", "survey-responses-receiver", "streaming-journey-evaluator"} {
+			for _, name := range []string{"billing-stripe-webhook-receiver", "survey-responses-receiver", "app-events-receiver", "streaming-journey-evaluator"} {
 				markAvailable(g, ns, name)
 			}
 			var list v1alpha1.TouchpointSourceList
@@ -446,7 +447,7 @@ var _ = Describe("at rest", func() {
 		lists := []client.ObjectList{
 			&v1alpha1.TouchpointSourceList{}, &v1alpha1.ValidationRuleList{}, &v1alpha1.JourneyMapList{},
 			&corev1.ConfigMapList{}, &batchv1.CronJobList{}, &corev1.ServiceList{}, &corev1.ServiceAccountList{},
-			&appsv1.DeploymentList{}, &rbacv1.RoleList{}, &rbacv1.RoleBindingList{},
+			&appsv1.DeploymentList{}, &rbacv1.RoleList{}, &rbacv1.RoleBindingList{}, &policyv1.PodDisruptionBudgetList{},
 		}
 		versions := func() map[string]string {
 			out := map[string]string{}

@@ -159,6 +159,16 @@ func (d *Deps) deleteIfExists(ctx context.Context, obj client.Object) error {
 	return client.IgnoreNotFound(err)
 }
 
+// deleteIfCached is deleteIfExists for an object most resources never
+// have: it asks the API server only when the cache holds one, so that
+// reconciling them sends no request for it.
+func (d *Deps) deleteIfCached(ctx context.Context, obj client.Object) error {
+	if err := d.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	return d.deleteIfExists(ctx, obj)
+}
+
 // applyStatus writes the status fields the operator owns, with server-side
 // apply on the status subresource, and only when they changed: at rest the
 // operator writes nothing. fields lists the top-level status fields it owns

@@ -95,7 +95,14 @@ func (r *QuarantineReviewReconciler) reconcile(ctx context.Context, rev *v1alpha
 		return ctrl.Result{}, nil
 	}
 	var src v1alpha1.TouchpointSource
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: rev.Namespace, Name: rev.Spec.Source}, &src); err != nil {
+	srcKey := types.NamespacedName{Namespace: rev.Namespace, Name: rev.Spec.Source}
+	err := r.Client.Get(ctx, srcKey, &src)
+	if apierrors.IsNotFound(err) {
+		// The cache may not have seen a source created just before the
+		// review; the API server has, and "does not exist" is final.
+		err = r.APIReader.Get(ctx, srcKey, &src)
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			conditions.MarkStalled(rev, ReasonSourceNotFound, "TouchpointSource %s/%s does not exist (deleted after the review was admitted): create a review of an existing source", rev.Namespace, rev.Spec.Source)
 			return ctrl.Result{}, nil

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
@@ -25,11 +26,12 @@ import (
 func markAvailable(g Gomega, ns, name string) {
 	var dep appsv1.Deployment
 	g.Expect(k8s.Get(ctx, key(ns, name), &dep)).To(Succeed())
-	if dep.Status.ObservedGeneration == dep.Generation && dep.Status.AvailableReplicas == 1 {
+	n := ptr.Deref(dep.Spec.Replicas, 1)
+	if dep.Status.ObservedGeneration == dep.Generation && dep.Status.AvailableReplicas == n {
 		return
 	}
 	dep.Status = appsv1.DeploymentStatus{
-		ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+		ObservedGeneration: dep.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
 		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue,
 			Reason: "MinimumReplicasAvailable", LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
 	}
@@ -214,13 +216,13 @@ var _ = Describe("the samples, reconciled", Ordered, func() {
 		Expect(k8s.Get(ctx, key(ns, "streaming-journey-journey-config"), &cm)).To(Succeed())
 		var cfg runconfig.Journey
 		Expect(json.Unmarshal([]byte(cm.Data[runconfig.FileName]), &cfg)).To(Succeed())
-		Expect(cfg.Sources).To(HaveLen(7), "every sample source carries the product label")
+		Expect(cfg.Sources).To(HaveLen(8), "every sample source carries the product label")
 		Expect(cfg.Spec.Stages).To(HaveLen(6))
 
 		Eventually(func(g Gomega) {
 			markAvailable(g, ns, "streaming-journey-evaluator")
 			jm := getMap(ns, "streaming-journey")
-			g.Expect(condition(jm, "Ready")).To(HavePrefix("True/Applied: evaluator streaming-journey-evaluator is available; 6 stages over 7 sources"))
+			g.Expect(condition(jm, "Ready")).To(HavePrefix("True/Applied: evaluator streaming-journey-evaluator is available; 6 stages over 8 sources"))
 			g.Expect(jm.Status.StageCount).To(Equal(int32(6)))
 			g.Expect(jm.Status.ObservedGeneration).To(Equal(jm.Generation))
 			g.Expect(kstatusOf(jm)).To(Equal(status.CurrentStatus))

@@ -6,6 +6,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
@@ -28,15 +29,16 @@ import (
 func CacheByObject() map[client.Object]cache.ByObject {
 	managed := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy})}
 	return map[client.Object]cache.ByObject{
-		&corev1.ConfigMap{}:      managed,
-		&corev1.ServiceAccount{}: managed,
-		&corev1.Service{}:        managed,
-		&corev1.Pod{}:            managed,
-		&appsv1.Deployment{}:     managed,
-		&batchv1.CronJob{}:       managed,
-		&batchv1.Job{}:           managed,
-		&rbacv1.Role{}:           managed,
-		&rbacv1.RoleBinding{}:    managed,
+		&corev1.ConfigMap{}:             managed,
+		&corev1.ServiceAccount{}:        managed,
+		&corev1.Service{}:               managed,
+		&corev1.Pod{}:                   managed,
+		&appsv1.Deployment{}:            managed,
+		&batchv1.CronJob{}:              managed,
+		&batchv1.Job{}:                  managed,
+		&policyv1.PodDisruptionBudget{}: managed,
+		&rbacv1.Role{}:                  managed,
+		&rbacv1.RoleBinding{}:           managed,
 	}
 }
 

@@ -134,10 +134,7 @@ func (c *StateCollector) collectSource(ch chan<- prometheus.Metric, src *v1alpha
 	gauge := func(d *prometheus.Desc, v float64, extra ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{ns, name}, extra...)...)
 	}
-	mode := string(v1alpha1.SourceModeBatch)
-	if src.Spec.Webhook != nil {
-		mode = string(v1alpha1.SourceModeWebhook)
-	}
+	mode := string(src.Spec.Mode())
 	gauge(descSourceInfo, 1, src.Spec.Touchpoint, src.Spec.System, mode, strconv.FormatBool(src.Spec.Financial))
 	gauge(descSourceCreated, unix(src.CreationTimestamp))
 	ready, reason := conditionValue(src.Status.Conditions, "Ready")

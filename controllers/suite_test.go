@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/util/retry"
+
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -101,7 +103,7 @@ func newNamespace() string {
 var secretsOfTheSamples = map[string][]string{
 	"journey-store": {"dsn"}, "stripe-api": {"token"}, "stripe-whsec": {"current", "previous"},
 	"analytics-warehouse": {"dsn"}, "zendesk-api": {"token"}, "crm-replica": {"dsn"},
-	"typeform-hook": {"secret"}, "journey-hook": {"token"},
+	"typeform-hook": {"secret"}, "journey-hook": {"token"}, "segment-write-key": {"key"},
 }
 
 func createSecret(ns, name string, keys ...string) {
@@ -159,6 +161,16 @@ func getSource(ns, name string) *v1alpha1.TouchpointSource {
 	var s v1alpha1.TouchpointSource
 	Expect(k8s.Get(ctx, key(ns, name), &s)).To(Succeed())
 	return &s
+}
+
+// updateSource changes a source's spec as a user would, again on a
+// conflict with the controller's status writes.
+func updateSource(ns, name string, change func(*v1alpha1.TouchpointSource)) {
+	Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		src := getSource(ns, name)
+		change(src)
+		return k8s.Update(ctx, src)
+	})).To(Succeed())
 }
 
 func getRule(ns, name string) *v1alpha1.ValidationRule {

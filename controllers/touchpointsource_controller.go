@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -26,9 +27,10 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/validate"
 )
 
-// TouchpointSourceReconciler runs each source as an ingest CronJob (batch) or
-// a webhook receiver Deployment + Service, configured through a ConfigMap
-// that holds the source and every check of the rules that select it.
+// TouchpointSourceReconciler runs each source as an ingest CronJob (batch), a
+// webhook receiver Deployment + Service, or a Kafka consumer Deployment
+// (stream), configured through a ConfigMap that holds the source and every
+// check of the rules that select it.
 type TouchpointSourceReconciler struct {
 	Deps
 }
@@ -44,6 +46,7 @@ func (r *TouchpointSourceReconciler) SetupWithManager(mgr ctrl.Manager, workers 
 		Owns(&batchv1.Job{}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToSource)).
 		Watches(&v1alpha1.ValidationRule{}, handler.EnqueueRequestsFromMapFunc(allInNamespace(r.Client, func() client.ObjectList { return &v1alpha1.TouchpointSourceList{} })), specOrLabelsChanged).
 		Watches(&v1alpha1.QuarantineReview{}, handler.EnqueueRequestsFromMapFunc(reviewToSource)).
@@ -94,11 +97,13 @@ func (r *TouchpointSourceReconciler) Reconcile(ctx context.Context, req ctrl.Req
 
 func (r *TouchpointSourceReconciler) reconcile(ctx context.Context, src *v1alpha1.TouchpointSource) (ctrl.Result, error) {
 	names := render.NamesForSource(src.Name)
-	if src.Spec.Webhook != nil {
-		src.Status.Mode = v1alpha1.SourceModeWebhook
+	src.Status.Mode = src.Spec.Mode()
+	switch src.Status.Mode {
+	case v1alpha1.SourceModeWebhook:
 		src.Status.Workload = &v1alpha1.WorkloadReference{Kind: "Deployment", Name: names.Deployment, Service: names.Service}
-	} else {
-		src.Status.Mode = v1alpha1.SourceModeBatch
+	case v1alpha1.SourceModeStream:
+		src.Status.Workload = &v1alpha1.WorkloadReference{Kind: "Deployment", Name: names.Consumer}
+	default:
 		src.Status.Workload = &v1alpha1.WorkloadReference{Kind: "CronJob", Name: names.CronJob}
 	}
 
@@ -181,12 +186,39 @@ func (r *TouchpointSourceReconciler) matchingRules(ctx context.Context, src *v1a
 	return rules, invalid, nil
 }
 
-// applyWorkload applies the mode's workload and removes the other mode's.
+// applyWorkload applies the mode's workload and removes the other modes',
+// and a receivers' PodDisruptionBudget the spec no longer asks for.
 func (r *TouchpointSourceReconciler) applyWorkload(ctx context.Context, src *v1alpha1.TouchpointSource, hash string) error {
 	names := render.NamesForSource(src.Name)
 	meta := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: src.Namespace, Name: name} }
+	pdb := render.ReceiverPodDisruptionBudget(src)
+	if pdb == nil {
+		if err := r.deleteIfCached(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: meta(names.PodDisruptionBudget)}); err != nil {
+			return err
+		}
+	}
+	if src.Spec.Stream != nil {
+		if err := r.apply(ctx, render.ConsumerDeployment(src, hash, r.Render)); err != nil {
+			return err
+		}
+		for _, obj := range []client.Object{&batchv1.CronJob{ObjectMeta: meta(names.CronJob)},
+			&appsv1.Deployment{ObjectMeta: meta(names.Deployment)}, &corev1.Service{ObjectMeta: meta(names.Service)}} {
+			if err := r.deleteIfCached(ctx, obj); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Most sources never were streams: ask only when the cache holds one.
+	if err := r.deleteIfCached(ctx, &appsv1.Deployment{ObjectMeta: meta(names.Consumer)}); err != nil {
+		return err
+	}
 	if src.Spec.Webhook != nil {
-		for _, obj := range []client.Object{render.ReceiverDeployment(src, hash, r.Render), render.ReceiverService(src)} {
+		objs := []client.Object{render.ReceiverDeployment(src, hash, r.Render), render.ReceiverService(src)}
+		if pdb != nil {
+			objs = append(objs, pdb)
+		}
+		for _, obj := range objs {
 			if err := r.apply(ctx, obj); err != nil {
 				return err
 			}
@@ -334,6 +366,9 @@ func runFromPod(pod *corev1.Pod) (runconfig.RunReport, bool) {
 // markOutcome sets Ready from the workload and the last run.
 func (r *TouchpointSourceReconciler) markOutcome(ctx context.Context, src *v1alpha1.TouchpointSource) (ctrl.Result, error) {
 	names := render.NamesForSource(src.Name)
+	if src.Spec.Stream != nil {
+		return r.markConsumer(ctx, src, names.Consumer)
+	}
 	if src.Spec.Webhook != nil {
 		if src.Spec.Suspend {
 			conditions.MarkReady(src, ReasonSuspended, "suspended: receiver Deployment %s scaled to zero", names.Deployment)
@@ -369,5 +404,28 @@ func (r *TouchpointSourceReconciler) markOutcome(ctx context.Context, src *v1alp
 		}
 	}
 	conditions.MarkReady(src, ReasonApplied, "%s", msg)
+	return ctrl.Result{}, nil
+}
+
+// markConsumer sets Ready from the consumer Deployment: a consumer is
+// ready only while it reaches its brokers, so a Kafka cluster that is down
+// shows here as the Deployment becoming unavailable.
+func (r *TouchpointSourceReconciler) markConsumer(ctx context.Context, src *v1alpha1.TouchpointSource, name string) (ctrl.Result, error) {
+	if src.Spec.Suspend {
+		conditions.MarkReady(src, ReasonSuspended, "suspended: consumer Deployment %s scaled to zero", name)
+		return ctrl.Result{}, nil
+	}
+	var dep appsv1.Deployment
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: src.Namespace, Name: name}, &dep); err != nil {
+		return ctrl.Result{}, err
+	}
+	k := src.Spec.Stream.Kafka
+	if !deploymentAvailable(&dep) {
+		conditions.MarkReconciling(src, ReasonWorkloadUnavailable,
+			"waiting for Deployment %s to become available: a consumer is ready once it reaches the Kafka brokers %s", name, strings.Join(k.Brokers, ", "))
+		return ctrl.Result{}, nil
+	}
+	conditions.MarkReady(src, ReasonApplied, "consumer Deployment %s is available, reading %s as consumer group %s",
+		name, strings.Join(k.Topics, ", "), k.ConsumerGroup)
 	return ctrl.Result{}, nil
 }

@@ -6,8 +6,14 @@ import (
 
 // TouchpointSourceSpec says where a touchpoint's records come from and how each
 // raw record maps to a journey event.
-// +kubebuilder:validation:XValidation:rule="has(self.batch) != has(self.webhook)",message="exactly one of spec.batch or spec.webhook must be set: batch pulls on a schedule, webhook receives pushed events"
-// +kubebuilder:validation:XValidation:rule="!has(self.webhook) || !has(self.financial) || !self.financial || has(self.webhook.signature)",message="spec.webhook.signature is required when spec.financial is true: financial events must be signed by their sender"
+// +kubebuilder:validation:XValidation:rule="(has(self.batch) ? 1 : 0) + (has(self.webhook) ? 1 : 0) + (has(self.stream) ? 1 : 0) == 1",message="exactly one of spec.batch, spec.webhook or spec.stream must be set: batch pulls on a schedule, webhook receives pushed events, stream consumes a Kafka topic"
+// +kubebuilder:validation:XValidation:rule="!has(self.webhook) || !has(self.financial) || !self.financial || has(self.webhook.signature) || (has(self.webhook.protocol) && self.webhook.protocol == 'Segment')",message="spec.webhook.signature is required when spec.financial is true: financial events must be signed by their sender"
+// +kubebuilder:validation:XValidation:rule="!has(self.financial) || !self.financial || !has(self.webhook) || !has(self.webhook.protocol) || self.webhook.protocol != 'Segment'",message="a Segment source cannot be financial: Segment's protocol does not sign events, and financial events must be signed by their sender (protocol JSON with spec.webhook.signature)"
+// +kubebuilder:validation:XValidation:rule="has(self.mapping) || (has(self.webhook) && has(self.webhook.protocol) && self.webhook.protocol == 'Segment')",fieldPath=".mapping",reason="FieldValueRequired",message="spec.mapping is required: only a Segment source (spec.webhook.protocol: Segment) maps its messages by default"
+// +kubebuilder:validation:XValidation:rule="!has(self.mapping) || has(self.mapping.eventID) || (has(self.webhook) && has(self.webhook.protocol) && self.webhook.protocol == 'Segment')",fieldPath=".mapping.eventID",reason="FieldValueRequired",message="eventID is required: it identifies the event at its source, so redeliveries count once (only a Segment source has a default, messageId)"
+// +kubebuilder:validation:XValidation:rule="!has(self.mapping) || has(self.mapping.userID) || (has(self.webhook) && has(self.webhook.protocol) && self.webhook.protocol == 'Segment')",fieldPath=".mapping.userID",reason="FieldValueRequired",message="userID is required: the customer the event belongs to (only a Segment source has a default, userId or anonymousId)"
+// +kubebuilder:validation:XValidation:rule="!has(self.mapping) || has(self.mapping.occurredAt) || (has(self.webhook) && has(self.webhook.protocol) && self.webhook.protocol == 'Segment')",fieldPath=".mapping.occurredAt",reason="FieldValueRequired",message="occurredAt is required: when the event happened, e.g. timestamp(record.time) (only a Segment source has a default, timestamp)"
+// +kubebuilder:validation:XValidation:rule="!has(self.mapping) || has(self.mapping.type) || (has(self.webhook) && has(self.webhook.protocol) && self.webhook.protocol == 'Segment')",fieldPath=".mapping.type",reason="FieldValueRequired",message="type is required: the kind of event, e.g. record.type (only a Segment source has a default, the event or the call)"
 // +kubebuilder:validation:XValidation:rule="!has(self.compliance) || (has(self.financial) && self.financial)",message="spec.compliance applies to financial sources only: set spec.financial to true or remove spec.compliance"
 type TouchpointSourceSpec struct {
 	// Touchpoint is where the customer touched the service, as a DNS label:
@@ -36,23 +42,37 @@ type TouchpointSourceSpec struct {
 	// +optional
 	Compliance *Compliance `json:"compliance,omitempty"`
 
-	// Suspend stops new runs (batch) or scales the receiver to zero (webhook).
-	// Records already stored are kept.
+	// Suspend stops new runs (batch) or scales the receiver (webhook) or
+	// the consumer (stream) to zero. Records already stored are kept.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 
-	// Batch pulls records on a schedule. Exactly one of batch and webhook is set.
+	// Batch pulls records on a schedule. Exactly one of batch, webhook and
+	// stream is set.
 	// +optional
 	Batch *BatchSource `json:"batch,omitempty"`
 
 	// Webhook receives records pushed by the source system. Exactly one of
-	// batch and webhook is set.
+	// batch, webhook and stream is set.
 	// +optional
 	Webhook *WebhookSource `json:"webhook,omitempty"`
 
-	// Mapping turns a raw record into a journey event.
-	// +required
-	Mapping EventMapping `json:"mapping"`
+	// Stream consumes records from a Kafka topic as they are produced.
+	// Exactly one of batch, webhook and stream is set.
+	// +optional
+	Stream *StreamSource `json:"stream,omitempty"`
+
+	// Mapping turns a raw record into a journey event. Required, with
+	// eventID, userID, occurredAt and type, except for a Segment source
+	// (spec.webhook.protocol: Segment), whose messages map by default:
+	// eventID messageId, userID userId or else anonymousId, occurredAt
+	// timestamp (corrected for the client's clock), type the track call's
+	// event or else the call (identify, page, screen, group, alias), and
+	// attributes every property and trait. Each field given here replaces
+	// its default; each attribute named here replaces the property or
+	// trait of that name.
+	// +optional
+	Mapping EventMapping `json:"mapping,omitzero"`
 
 	// Store overrides the operator's default store for this source.
 	// +optional
@@ -222,17 +242,64 @@ type SQLConnector struct {
 }
 
 // WebhookSource receives records pushed by the source system over HTTPS.
+// +kubebuilder:validation:XValidation:rule="!has(self.signature) || !has(self.protocol) || self.protocol != 'Segment'",fieldPath=".signature",reason="FieldValueForbidden",message="signature belongs to protocol JSON: a Segment source authenticates its clients with writeKeySecretRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.writeKeySecretRef) || (has(self.protocol) && self.protocol == 'Segment')",fieldPath=".writeKeySecretRef",reason="FieldValueForbidden",message="writeKeySecretRef belongs to protocol Segment: set protocol: Segment, or verify requests with signature"
+// +kubebuilder:validation:XValidation:rule="has(self.writeKeySecretRef) || !has(self.protocol) || self.protocol != 'Segment'",fieldPath=".writeKeySecretRef",reason="FieldValueRequired",message="a Segment source needs writeKeySecretRef: the Secret key that holds the write key its clients send"
 type WebhookSource struct {
-	// Path the receiver serves, e.g. /stripe.
+	// Path the receiver serves, e.g. /stripe. A Segment source serves
+	// Segment's calls under it: <path>/v1/batch, /v1/track, /v1/identify,
+	// /v1/page, /v1/screen, /v1/group and /v1/alias, so clients take
+	// http://<source>-receiver.<namespace><path> as their endpoint.
 	// +required
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:XValidation:rule="self.matches('^/[A-Za-z0-9._~/-]*$')",message="path must start with '/' and contain only letters, digits and . _ ~ / -"
 	Path string `json:"path"`
 
-	// Signature verifies each request. Required for financial sources.
+	// Protocol the receiver speaks. JSON (when unset): each request's body
+	// is one record, a JSON object, verified by signature when it is set.
+	// Segment: Segment's HTTP Tracking API, its clients (analytics.js,
+	// analytics-go, the mobile libraries, or a CDP forwarding to it)
+	// authenticated by the write key in writeKeySecretRef; messageId
+	// deduplicates, timestamps are corrected for the client's clock as
+	// Segment corrects them, and spec.mapping has defaults.
+	// +optional
+	Protocol WebhookProtocol `json:"protocol,omitempty"`
+
+	// Signature verifies each request (protocol JSON). Required for
+	// financial sources.
 	// +optional
 	Signature *WebhookSignature `json:"signature,omitempty"`
+
+	// WriteKeySecretRef selects the Secret key that holds the write key
+	// (protocol Segment, where it is required). A request is accepted when
+	// it carries the key as its HTTP Basic username or as writeKey in its
+	// body.
+	// +optional
+	WriteKeySecretRef *SecretKeyRef `json:"writeKeySecretRef,omitempty"`
+
+	// Replicas of the receiver. Unset, the operator leaves the count to
+	// whoever scales the Deployment (one replica at first; a
+	// HorizontalPodAutoscaler or kubectl scale from then on). Set, the
+	// operator keeps the Deployment at that count, and from 2 on keeps a
+	// PodDisruptionBudget that lets one receiver be evicted at a time.
+	// Receivers share the source's store: a delivery sent to two of them
+	// at once is stored once.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	Replicas *int32 `json:"replicas,omitempty"`
 }
+
+// WebhookProtocol is what a webhook receiver speaks.
+// +kubebuilder:validation:Enum=JSON;Segment
+type WebhookProtocol string
+
+const (
+	// WebhookProtocolJSON: one JSON record per request, optionally signed.
+	// An unset protocol is JSON.
+	WebhookProtocolJSON WebhookProtocol = "JSON"
+	// WebhookProtocolSegment: Segment's HTTP Tracking API.
+	WebhookProtocolSegment WebhookProtocol = "Segment"
+)
 
 // SignatureScheme is how a webhook request is signed.
 // +kubebuilder:validation:Enum=Stripe;HMACSHA256
@@ -277,26 +344,27 @@ type WebhookSignature struct {
 }
 
 // EventMapping maps a raw record to a journey event with CEL over `record`.
-// eventID, userID, occurredAt and type are required; a record for which one of
-// them fails to evaluate is quarantined with the reason.
+// eventID, userID, occurredAt and type are required (a Segment source has
+// defaults for them); a record for which one of them fails to evaluate is
+// quarantined with the reason.
 type EventMapping struct {
 	// EventID identifies the event at its source; together with the source it
 	// is the deduplication key, so redeliveries are counted once.
-	// +required
-	EventID Expression `json:"eventID"`
+	// +optional
+	EventID Expression `json:"eventID,omitempty"`
 
 	// UserID is the customer the event belongs to.
-	// +required
-	UserID Expression `json:"userID"`
+	// +optional
+	UserID Expression `json:"userID,omitempty"`
 
 	// OccurredAt is when the event happened, a CEL timestamp, e.g.
 	// timestamp(int(record.created)) or timestamp(record.time).
-	// +required
-	OccurredAt Expression `json:"occurredAt"`
+	// +optional
+	OccurredAt Expression `json:"occurredAt,omitempty"`
 
 	// Type of the event, e.g. record.type or "playback.minutes".
-	// +required
-	Type Expression `json:"type"`
+	// +optional
+	Type Expression `json:"type,omitempty"`
 
 	// Amount of money the event moves, as a double in major units.
 	// +optional
@@ -424,6 +492,7 @@ type SourceMode string
 const (
 	SourceModeBatch   SourceMode = "Batch"
 	SourceModeWebhook SourceMode = "Webhook"
+	SourceModeStream  SourceMode = "Stream"
 )
 
 // TouchpointSourceStatus is what the controller and the last runs observed.
@@ -440,7 +509,7 @@ type TouchpointSourceStatus struct {
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// Mode is Batch or Webhook.
+	// Mode is Batch, Webhook or Stream.
 	// +optional
 	Mode SourceMode `json:"mode,omitempty"`
 
@@ -481,7 +550,7 @@ type TouchpointSourceStatus struct {
 // to a journey event.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 45 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label of at most 45 characters: it names the source's CronJob (<name>-ingest, 52 at most) and Service (<name>-receiver)"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 45 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label of at most 45 characters: it names the source's CronJob (<name>-ingest, 52 at most), Service (<name>-receiver) and Deployment (<name>-receiver or <name>-consumer)"
 // +kubebuilder:resource:shortName=tps,categories=journey
 // +kubebuilder:printcolumn:name="Touchpoint",type=string,JSONPath=`.spec.touchpoint`
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.status.mode`

@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	auditcmd "github.com/cjm-dev/journey-operator/internal/cmd/audit"
+	consumecmd "github.com/cjm-dev/journey-operator/internal/cmd/consume"
 	evaluatecmd "github.com/cjm-dev/journey-operator/internal/cmd/evaluate"
 	ingestcmd "github.com/cjm-dev/journey-operator/internal/cmd/ingest"
 	lintcmd "github.com/cjm-dev/journey-operator/internal/cmd/lint"
@@ -62,6 +63,9 @@ var commands = []struct {
 	}},
 	{"receive", "serve a webhook TouchpointSource: verify, validate, store", func(args []string) error {
 		return receivecmd.Run(ctrl.SetupSignalHandler(), args)
+	}},
+	{"consume", "consume a stream (Kafka) TouchpointSource: map, validate, store exactly once", func(args []string) error {
+		return consumecmd.Run(ctrl.SetupSignalHandler(), args)
 	}},
 	{"sample-data", "write a deterministic synthetic streaming service: data, specs and expected.json", func(args []string) error {
 		return sampledatacmd.Run(ctrl.SetupSignalHandler(), args, os.Stdout)

@@ -1,9 +1,9 @@
 // Package receiver is the webhook receiver of a TouchpointSource: it
-// verifies each request's signature, puts the record through the same
-// pipeline as batch ingest, and answers 2xx only once the record is durably
-// committed (accepted, quarantined, rejected, or already stored: an exact
-// redelivery is answered 200 and counted once). Bodies and secrets are never
-// logged.
+// verifies each request's signature (or, speaking Segment's protocol, its
+// write key; see segment.go), puts the records through the same pipeline as
+// batch ingest, and answers 2xx only once they are durably committed
+// (accepted, quarantined, rejected, or already stored: an exact redelivery
+// is answered 200 and counted once). Bodies and secrets are never logged.
 package receiver
 
 import (
@@ -20,6 +20,7 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/connector"
 	"github.com/cjm-dev/journey-operator/internal/pipeline"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
+	"github.com/cjm-dev/journey-operator/internal/segment"
 	"github.com/cjm-dev/journey-operator/internal/signature"
 	"github.com/cjm-dev/journey-operator/internal/store"
 )
@@ -48,11 +49,13 @@ type Receiver struct {
 	pipeline *pipeline.Pipeline
 	store    store.Store
 	secrets  []string
+	writeKey *writeKey // Segment sources
 	now      func() time.Time
 	log      *slog.Logger
 }
 
-// New builds a receiver; secrets resolves the signing secrets.
+// New builds a receiver; secrets resolves the signing secrets (or a
+// Segment source's write key).
 func New(cfg runconfig.Source, hash string, p *pipeline.Pipeline, st store.Store, secrets connector.Secrets, now func() time.Time, log *slog.Logger) (*Receiver, error) {
 	w := cfg.Spec.Webhook
 	if w == nil {
@@ -68,15 +71,32 @@ func New(cfg runconfig.Source, hash string, p *pipeline.Pipeline, st store.Store
 			r.secrets = append(r.secrets, v)
 		}
 	}
+	if segment.Source(&cfg.Spec) {
+		if w.WriteKeySecretRef == nil {
+			return nil, fmt.Errorf("source %s/%s speaks Segment but names no spec.webhook.writeKeySecretRef", cfg.Namespace, cfg.Name)
+		}
+		v, err := secrets.Value(*w.WriteKeySecretRef)
+		if err != nil {
+			return nil, err
+		}
+		if r.writeKey, err = newWriteKey(v); err != nil {
+			return nil, fmt.Errorf("Secret %s key %s: %w", w.WriteKeySecretRef.Name, w.WriteKeySecretRef.Key, err)
+		}
+	}
 	return r, nil
 }
 
-// Handler serves the webhook path and the health probes.
+// Handler serves the webhook path (a Segment source: its calls under the
+// path) and the health probes.
 func (r *Receiver) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mux.HandleFunc(r.cfg.Spec.Webhook.Path, r.serve)
+	if r.writeKey != nil {
+		r.segmentRoutes(mux)
+	} else {
+		mux.HandleFunc(r.cfg.Spec.Webhook.Path, r.serve)
+	}
 	return mux
 }
 
@@ -128,28 +148,12 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "could not store the record; retry", http.StatusServiceUnavailable)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(resp)
+	writeJSON(w, resp)
 }
 
 // ingest runs one record through the pipeline and commits it.
 func (r *Receiver) ingest(ctx context.Context, rec connector.Record) (Response, error) {
-	now := r.now()
-	runID := "webhook-" + now.UTC().Format("20060102")
-	res, err := r.pipeline.Process(ctx, r.store, runID, now, []pipeline.Input{{Record: rec}})
-	if err != nil {
-		return Response{}, err
-	}
-	id := pipeline.SourceID(r.cfg.Namespace, r.cfg.Name)
-	b := store.Batch{Source: id, Events: res.Events, Quarantine: res.Quarantine, UniqueKeys: res.UniqueKeys}
-	if r.cfg.Spec.Financial {
-		// The store counts what the commit inserted: a delivery another
-		// replica stored first is a duplicate in the ledger too.
-		b.Ledger = &store.LedgerEntry{Kind: store.EntryBatch, Source: id, RunID: runID, At: now, ConfigHash: r.hash,
-			Read: res.Read, Rejected: res.Rejected, AmountRead: pipeline.Decimal(res.AmountRead),
-			AmountRejected: pipeline.Decimal(res.AmountRejected)}
-	}
-	out, err := r.store.Commit(ctx, b)
+	res, out, err := r.commit(ctx, r.now(), []pipeline.Input{{Record: rec}})
 	if err != nil {
 		return Response{}, err
 	}
@@ -163,6 +167,30 @@ func (r *Receiver) ingest(ctx context.Context, rec connector.Record) (Response, 
 	default:
 		return Response{Outcome: OutcomeRejected}, nil
 	}
+}
+
+// commit runs records through the pipeline and commits what they come to
+// in one transaction: all of a request's records, or none.
+func (r *Receiver) commit(ctx context.Context, now time.Time, in []pipeline.Input) (*pipeline.Result, store.CommitResult, error) {
+	runID := "webhook-" + now.UTC().Format("20060102")
+	res, err := r.pipeline.Process(ctx, r.store, runID, now, in)
+	if err != nil {
+		return nil, store.CommitResult{}, err
+	}
+	id := pipeline.SourceID(r.cfg.Namespace, r.cfg.Name)
+	b := store.Batch{Source: id, Events: res.Events, Quarantine: res.Quarantine, UniqueKeys: res.UniqueKeys}
+	if r.cfg.Spec.Financial {
+		// The store counts what the commit inserted: a delivery another
+		// replica stored first is a duplicate in the ledger too.
+		b.Ledger = &store.LedgerEntry{Kind: store.EntryBatch, Source: id, RunID: runID, At: now, ConfigHash: r.hash,
+			Read: res.Read, Rejected: res.Rejected, AmountRead: pipeline.Decimal(res.AmountRead),
+			AmountRejected: pipeline.Decimal(res.AmountRejected)}
+	}
+	out, err := r.store.Commit(ctx, b)
+	if err != nil {
+		return nil, store.CommitResult{}, err
+	}
+	return res, out, nil
 }
 
 // normalize turns json.Number into int64 or float64, as the file connector does.

@@ -35,6 +35,16 @@ const (
 
 func newServer(t *testing.T) (*httptest.Server, store.Store) {
 	t.Helper()
+	h, st := stripeReceiver(t, sqliteDSN(t))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, st
+}
+
+// stripeReceiver serves a financial Stripe webhook source, with a rule that
+// quarantines negative amounts, on the store dsn names.
+func stripeReceiver(t *testing.T, dsn string) (http.Handler, store.Store) {
+	t.Helper()
 	src := &v1alpha1.TouchpointSource{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "media", Name: "stripe-hook"},
 		Spec: v1alpha1.TouchpointSourceSpec{
@@ -51,25 +61,35 @@ func newServer(t *testing.T) (*httptest.Server, store.Store) {
 	rule := v1alpha1.ValidationRule{ObjectMeta: metav1.ObjectMeta{Namespace: "media", Name: "controls"},
 		Spec: v1alpha1.ValidationRuleSpec{Checks: []v1alpha1.Check{
 			{Name: "amount-non-negative", Expression: "event.amount == null || event.amount >= 0.0", Action: v1alpha1.ActionQuarantine}}}}
-	cfg := render.SourceConfig(src, []v1alpha1.ValidationRule{rule})
+	secrets := map[string]map[string]string{"media/whsec": {"current": current, "previous": previous}}
+	return newReceiver(t, dsn, src, []v1alpha1.ValidationRule{rule}, secrets, func() time.Time { return now })
+}
+
+func sqliteDSN(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "j.db") }
+
+// newReceiver is what `journey receive` builds for a source: its pipeline,
+// on its own connection to the store, with the Secrets given
+// (namespace/name: key: value).
+func newReceiver(t *testing.T, dsn string, src *v1alpha1.TouchpointSource, rules []v1alpha1.ValidationRule,
+	secrets map[string]map[string]string, clock func() time.Time) (http.Handler, store.Store) {
+	t.Helper()
+	cfg := render.SourceConfig(src, rules)
 	env, _ := expr.NewEnv()
 	p, err := pipeline.New(env, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "j.db"))
+	st, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	folder := &local.Folder{Secrets: map[string]map[string]string{"media/whsec": {"current": current, "previous": previous}}}
-	r, err := receiver.New(cfg, "sha256:test", p, st, local.Secrets{Folder: folder, Namespace: "media"}, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	folder := &local.Folder{Secrets: secrets}
+	r, err := receiver.New(cfg, "sha256:test", p, st, local.Secrets{Folder: folder, Namespace: src.Namespace}, clock, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(r.Handler())
-	t.Cleanup(srv.Close)
-	return srv, st
+	return r.Handler(), st
 }
 
 func event(id string, amount int) []byte {
@@ -82,6 +102,15 @@ func post(t *testing.T, srv *httptest.Server, body []byte, header http.Header) (
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	status, text := do(t, req)
+	var out receiver.Response
+	_ = json.Unmarshal([]byte(text), &out)
+	return status, out, text
+}
+
+// do sends a request and returns the status and the body.
+func do(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -89,9 +118,21 @@ func post(t *testing.T, srv *httptest.Server, body []byte, header http.Header) (
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	_, _ = buf.ReadFrom(resp.Body)
-	var out receiver.Response
-	_ = json.Unmarshal(buf.Bytes(), &out)
-	return resp.StatusCode, out, buf.String()
+	return resp.StatusCode, buf.String()
+}
+
+// ledgerAccepted is how many events the ledger's entries accepted, and
+// how many entries there are.
+func ledgerAccepted(t *testing.T, st store.Store) (accepted int64, entries int) {
+	t.Helper()
+	all, err := st.LedgerEntries(context.Background(), store.LedgerFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range all {
+		accepted += e.Accepted
+	}
+	return accepted, len(all)
 }
 
 // signed signs like Stripe does, with stripe-go's own webhook package.
@@ -172,15 +213,7 @@ func TestSimultaneousDeliveries(t *testing.T) {
 			t.Errorf("outcome %q", o)
 		}
 	}
-	entries, err := st.LedgerEntries(context.Background(), store.LedgerFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var inLedger int64
-	for _, e := range entries {
-		inLedger += e.Accepted
-	}
-	if accepted != 1 || inLedger != 1 {
+	if inLedger, _ := ledgerAccepted(t, st); accepted != 1 || inLedger != 1 {
 		t.Fatalf("%d deliveries answered accepted, %d accepted in the ledger; want 1 and 1 (outcomes %v)", accepted, inLedger, outcomes)
 	}
 	if _, err := st.Verify(context.Background(), store.VerifyOptions{}); err != nil {

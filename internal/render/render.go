@@ -41,6 +41,7 @@ const (
 const (
 	ComponentIngest    = "ingest"
 	ComponentReceiver  = "receiver"
+	ComponentConsumer  = "consumer"
 	ComponentEvaluator = "evaluator"
 	ComponentReview    = "review"
 )

@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -18,7 +19,9 @@ import (
 
 // SourceNames are the names of the objects a TouchpointSource owns.
 type SourceNames struct {
-	ServiceAccount, ConfigMap, CronJob, Deployment, Service string
+	ServiceAccount, ConfigMap, CronJob, Deployment, Service, PodDisruptionBudget string
+	// Consumer is a stream source's Deployment.
+	Consumer string
 }
 
 // NamesForSource derives them from the source's name (at most 45 characters,
@@ -30,6 +33,10 @@ func NamesForSource(name string) SourceNames {
 		CronJob:        name + "-ingest",
 		Deployment:     name + "-receiver",
 		Service:        name + "-receiver",
+		// PodDisruptionBudget keeps the receivers of a source that runs
+		// several: it is named after what it protects.
+		PodDisruptionBudget: name + "-receiver",
+		Consumer:            name + "-consumer",
 	}
 }
 
@@ -46,8 +53,11 @@ func sourceMeta(src *v1alpha1.TouchpointSource, name, component string) metav1.O
 }
 
 func sourceComponent(src *v1alpha1.TouchpointSource) string {
-	if src.Spec.Webhook != nil {
+	switch {
+	case src.Spec.Webhook != nil:
 		return ComponentReceiver
+	case src.Spec.Stream != nil:
+		return ComponentConsumer
 	}
 	return ComponentIngest
 }
@@ -65,6 +75,12 @@ func SourceSecretRefs(spec v1alpha1.TouchpointSourceSpec) []v1alpha1.SecretKeyRe
 	}
 	if w := spec.Webhook; w != nil && w.Signature != nil {
 		refs = append(refs, w.Signature.SecretRefs...)
+	}
+	if w := spec.Webhook; w != nil && w.WriteKeySecretRef != nil {
+		refs = append(refs, *w.WriteKeySecretRef)
+	}
+	if s := spec.Stream; s != nil && s.Kafka != nil {
+		refs = append(refs, kafkaSecretRefs(s.Kafka)...)
 	}
 	return refs
 }
@@ -174,38 +190,93 @@ func ManualIngestJob(src *v1alpha1.TouchpointSource, requestedAt, configHash str
 	}
 }
 
-// ReceiverDeployment serves a webhook source; suspended, it has no replica.
+// ReceiverDeployment serves a webhook source with spec.webhook.replicas;
+// suspended, it has no replica. Without replicas it leaves the count out,
+// so that server-side apply leaves it to whoever scales the Deployment (a
+// HorizontalPodAutoscaler, kubectl scale): one replica until then.
 func ReceiverDeployment(src *v1alpha1.TouchpointSource, configHash string, opts Options) *appsv1.Deployment {
+	return sourceServer(src, configHash, opts, serverSpec{
+		name: NamesForSource(src.Name).Deployment, component: ComponentReceiver, command: "receive",
+		replicas: src.Spec.Webhook.Replicas, resources: resources("50m", "64Mi", "500m", "256Mi"), selector: receiverSelector(src),
+	})
+}
+
+// serverSpec is what sets one long-running source workload (a receiver, a
+// consumer) apart from another.
+type serverSpec struct {
+	name, component, command string
+	replicas                 *int32
+	resources                corev1.ResourceRequirements
+	selector                 map[string]string
+}
+
+// sourceServer is a source's long-running Deployment: `journey <command>`
+// on the source's configuration, /metrics and the probes on its http
+// port, spec replicas (none while suspended; unset, the count is left to
+// whoever scales it).
+func sourceServer(src *v1alpha1.TouchpointSource, configHash string, opts Options, w serverSpec) *appsv1.Deployment {
 	names := NamesForSource(src.Name)
-	replicas := int32(1)
+	var replicas *int32
+	if w.replicas != nil {
+		replicas = ptr.To(*w.replicas)
+	}
 	if src.Spec.Suspend {
-		replicas = 0
+		replicas = ptr.To[int32](0)
 	}
 	c := corev1.Container{
-		Name:            ComponentReceiver,
+		Name:            w.component,
 		Image:           opts.Image,
 		ImagePullPolicy: opts.ImagePullPolicy,
-		Args:            []string{"receive", "--config", runconfig.Path(), "--listen", ":" + strconv.Itoa(HTTPPort)},
+		Args:            []string{w.command, "--config", runconfig.Path(), "--listen", ":" + strconv.Itoa(HTTPPort)},
 		Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP}},
 		ReadinessProbe:  httpProbe("/readyz"),
 		LivenessProbe:   httpProbe("/healthz"),
-		Resources:       resources("50m", "64Mi", "500m", "256Mi"),
+		Resources:       w.resources,
 	}
 	c.Env = []corev1.EnvVar{storeEnv(SourceStore(src, opts)), memoryLimitEnv(c.Resources)}
-	selector := map[string]string{LabelSource: src.Name, LabelComponent: ComponentReceiver}
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: sourceMeta(src, names.Deployment, ComponentReceiver),
+		ObjectMeta: sourceMeta(src, w.name, w.component),
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: selector},
+			Replicas: replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: w.selector},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
-					Labels:      sourceLabels(src, ComponentReceiver),
+					Labels:      sourceLabels(src, w.component),
 					Annotations: map[string]string{AnnotationConfig: configHash},
 				},
 				Spec: podSpec(names.ServiceAccount, names.ConfigMap, c, SourceSecretRefs(src.Spec), corev1.RestartPolicyAlways),
 			},
+		},
+	}
+}
+
+// receiverSelector selects a source's receiver pods.
+func receiverSelector(src *v1alpha1.TouchpointSource) map[string]string {
+	return map[string]string{LabelSource: src.Name, LabelComponent: ComponentReceiver}
+}
+
+// ReceiverPodDisruptionBudget keeps a source's receivers serving through
+// voluntary disruptions (node drains, cluster upgrades) when it runs
+// several (spec.webhook.replicas > 1); nil otherwise, and the controller
+// removes one it made before.
+//
+// maxUnavailable 1, not minAvailable 1: one receiver evicted at a time
+// whatever the count (an autoscaler's too), where minAvailable 1 would let
+// all but one go at once. Pods that are not ready can always be evicted: a
+// receiver that cannot serve should not hold a node.
+func ReceiverPodDisruptionBudget(src *v1alpha1.TouchpointSource) *policyv1.PodDisruptionBudget {
+	w := src.Spec.Webhook
+	if w == nil || src.Spec.Suspend || w.Replicas == nil || *w.Replicas < 2 {
+		return nil
+	}
+	return &policyv1.PodDisruptionBudget{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
+		ObjectMeta: sourceMeta(src, NamesForSource(src.Name).PodDisruptionBudget, ComponentReceiver),
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable:             ptr.To(intstr.FromInt32(1)),
+			Selector:                   &metav1.LabelSelector{MatchLabels: receiverSelector(src)},
+			UnhealthyPodEvictionPolicy: ptr.To(policyv1.AlwaysAllow),
 		},
 	}
 }
@@ -216,7 +287,7 @@ func ReceiverService(src *v1alpha1.TouchpointSource) *corev1.Service {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: sourceMeta(src, NamesForSource(src.Name).Service, ComponentReceiver),
 		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{LabelSource: src.Name, LabelComponent: ComponentReceiver},
+			Selector: receiverSelector(src),
 			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
 		},
 	}

@@ -55,6 +55,7 @@ type prepared struct {
 	quarantine   []quarantineRow
 	keys         []UniqueKey
 	cursor       *string
+	offsets      *StreamCommit
 	ledger       *LedgerEntry
 	run          *Run
 }
@@ -168,6 +169,9 @@ func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 
 	if b.Cursor != nil && b.Source == "" {
 		return nil, errors.New("the batch advances a cursor but names no source")
+	}
+	if p.offsets, err = prepareOffsets(b.Source, b.Offsets); err != nil {
+		return nil, err
 	}
 
 	if b.Run != nil {

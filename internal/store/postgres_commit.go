@@ -90,7 +90,12 @@ func (s *pgStore) commit(ctx context.Context, p *prepared) (inserted, held int, 
 		defer tx.Rollback(ctx)
 		lt := &pgTx{tx: tx, s: s}
 
-		// Locks in one order everywhere: events, then the ledger's head.
+		// Locks in one order everywhere: stream offsets (their rows in
+		// partition order; a stale consumer's batch fails before it writes
+		// anything), events, then the ledger's head.
+		if err := advanceOffsets(ctx, pgOffsets{tx}, p.source, p.offsets, p.now); err != nil {
+			return err
+		}
 		if len(p.events) > 0 {
 			if err := lt.lockEvents(ctx); err != nil {
 				return err

@@ -105,6 +105,10 @@ func (s *sqliteStore) commit(ctx context.Context, p *prepared) (inserted, held i
 	defer tx.Rollback()
 	lt := &sqliteTx{tx: tx}
 
+	// Offsets first: a stale consumer's batch fails before it writes.
+	if err := advanceOffsets(ctx, sqliteOffsets{tx}, p.source, p.offsets, p.now); err != nil {
+		return 0, 0, err
+	}
 	now := fmtTime(p.now)
 	var entry any
 	if p.ledger != nil {

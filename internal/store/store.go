@@ -4,7 +4,7 @@
 // installs, PostgreSQL (pgx, COPY for bulk writes) for clusters.
 //
 // A Batch commits in one transaction: its events, quarantine rows, unique
-// keys, cursor advance, ledger entry and run row. A crashed run leaves
+// keys, cursor advance or stream offsets, ledger entry and run row. A crashed run leaves
 // nothing half-written, and a rerun neither duplicates nor loses a record:
 // events are unique on (source, eventID) and inserting an existing one is a
 // no-op that the result counts as a duplicate.
@@ -124,6 +124,11 @@ type Batch struct {
 	// Run, when set, is inserted or replaced (by ID). With Ledger set, its
 	// LedgerHash becomes the new entry's hash.
 	Run *Run
+	// Offsets, when set, advance a stream consumer's partitions, each only
+	// if the store still holds it at the claim and offset the consumer
+	// read from; otherwise nothing of the batch commits and the error is a
+	// *StaleOffsetsError (errors.Is ErrStaleOffsets).
+	Offsets *StreamCommit
 }
 
 // CommitResult says what a commit did.

@@ -31,3 +31,29 @@ func TestChurnRiskNeedsAPrediction(t *testing.T) {
 		t.Errorf("with a prediction: %s", p)
 	}
 }
+
+// A folder's source that admission never saw is told which required
+// mapping field it lacks; a Segment source has defaults for them.
+func TestMappingRequiredUnlessSegment(t *testing.T) {
+	env, err := expr.NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := v1alpha1.TouchpointSourceSpec{Touchpoint: "app",
+		Webhook: &v1alpha1.WebhookSource{Path: "/hook"},
+		Mapping: v1alpha1.EventMapping{EventID: "record.id", Type: "record.type"}}
+	p := validate.Source(env, &spec).String()
+	for _, want := range []string{"spec.mapping.userID: required: only a Segment source", "spec.mapping.occurredAt: required"} {
+		if !strings.Contains(p, want) {
+			t.Errorf("problems %q lack %q", p, want)
+		}
+	}
+	if strings.Contains(p, "eventID") || strings.Contains(p, "spec.mapping.type") {
+		t.Errorf("problems %q name a field that is there", p)
+	}
+	spec.Webhook.Protocol = v1alpha1.WebhookProtocolSegment
+	spec.Mapping = v1alpha1.EventMapping{}
+	if p := validate.Source(env, &spec); len(p) != 0 {
+		t.Errorf("a Segment source without mapping: %s", p)
+	}
+}

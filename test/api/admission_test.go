@@ -4,6 +4,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	journeyv1alpha1 "github.com/cjm-dev/journey-operator/api/v1alpha1"
 )
 
 // Bad input a user can write is refused at admission, and the message names
@@ -30,9 +32,9 @@ var _ = Describe("admission", func() {
 		// TouchpointSource: how records arrive.
 		Entry("both batch and webhook", "TouchpointSource/billing-stripe",
 			set("spec.webhook", `{path: /stripe, signature: {scheme: Stripe, secretRefs: [{name: whsec, key: secret}]}}`),
-			"exactly one of spec.batch or spec.webhook must be set"),
+			"exactly one of spec.batch, spec.webhook or spec.stream must be set"),
 		Entry("neither batch nor webhook", "TouchpointSource/billing-stripe", del("spec.batch"),
-			"exactly one of spec.batch or spec.webhook must be set"),
+			"exactly one of spec.batch, spec.webhook or spec.stream must be set"),
 		Entry("two connectors in batch", "TouchpointSource/billing-stripe",
 			set("spec.batch.file", `{path: /data/events.jsonl, format: JSONLines}`),
 			"spec.batch", "exactly one of spec.batch.http, spec.batch.file or spec.batch.sql must be set"),
@@ -90,6 +92,33 @@ var _ = Describe("admission", func() {
 			"metadata.name must be a DNS label"),
 		Entry("webhook path without a leading slash", "TouchpointSource/billing-stripe-webhook", set("spec.webhook.path", `stripe`),
 			"spec.webhook.path", "path must start with '/'"),
+		Entry("batch source without a mapping", "TouchpointSource/billing-stripe", del("spec.mapping"),
+			"spec.mapping: Required value", "only a Segment source (spec.webhook.protocol: Segment) maps its messages by default"),
+		Entry("webhook (JSON) without a mapping", "TouchpointSource/billing-stripe-webhook", del("spec.mapping"),
+			"spec.mapping: Required value", "only a Segment source"),
+		Entry("mapping without type", "TouchpointSource/billing-stripe-webhook", del("spec.mapping.type"),
+			"spec.mapping.type: Required value", "only a Segment source has a default"),
+		Entry("mapping without userID", "TouchpointSource/catalog-views", del("spec.mapping.userID"),
+			"spec.mapping.userID: Required value"),
+		Entry("protocol that is not supported", "TouchpointSource/app-events", set("spec.webhook.protocol", `Kafka`),
+			`spec.webhook.protocol: Unsupported value: "Kafka"`, `"JSON", "Segment"`),
+		Entry("Segment source with a signature", "TouchpointSource/app-events",
+			set("spec.webhook.signature", `{scheme: HMACSHA256, secretRefs: [{name: hook, key: secret}]}`),
+			"spec.webhook.signature: Forbidden", "signature belongs to protocol JSON"),
+		Entry("Segment source without a write key", "TouchpointSource/app-events", del("spec.webhook.writeKeySecretRef"),
+			"spec.webhook.writeKeySecretRef: Required value", "a Segment source needs writeKeySecretRef"),
+		Entry("write key on a JSON webhook", "TouchpointSource/billing-stripe-webhook",
+			set("spec.webhook.writeKeySecretRef", `{name: segment-write-key, key: key}`),
+			"spec.webhook.writeKeySecretRef: Forbidden", "writeKeySecretRef belongs to protocol Segment"),
+		Entry("write key on a webhook that names protocol JSON", "TouchpointSource/billing-stripe-webhook",
+			set("spec.webhook", `{path: /stripe, protocol: JSON, writeKeySecretRef: {name: segment-write-key, key: key}, signature: {scheme: Stripe, secretRefs: [{name: whsec, key: secret}]}}`),
+			"spec.webhook.writeKeySecretRef: Forbidden"),
+		Entry("write key Secret name with upper case", "TouchpointSource/app-events", set("spec.webhook.writeKeySecretRef.name", `Segment`),
+			"spec.webhook.writeKeySecretRef.name", "name must be a Secret name"),
+		Entry("financial Segment source", "TouchpointSource/app-events", set("spec.financial", `true`),
+			"a Segment source cannot be financial"),
+		Entry("no receiver at all", "TouchpointSource/app-events", set("spec.webhook.replicas", `0`),
+			"spec.webhook.replicas", "greater than or equal to 1"),
 
 		// ValidationRule: the controls.
 		Entry("check with two kinds", "ValidationRule/billing-controls",
@@ -144,4 +173,16 @@ var _ = Describe("admission", func() {
 		Entry("Alertmanager address without a scheme", "JourneyMap/streaming-journey", set("spec.notify.alertmanager.url", `alertmanager:9093`),
 			"spec.notify.alertmanager.url", "url must be an absolute http or https URL"),
 	)
+
+	It("admits a Segment source with no mapping or part of one, and a webhook that names protocol JSON", func() {
+		for name, rest := range map[string]string{
+			"app-none":    `webhook: {path: /segment, protocol: Segment, writeKeySecretRef: {name: segment-write-key, key: key}, replicas: 3}`,
+			"app-partial": `webhook: {path: /segment, protocol: Segment, writeKeySecretRef: {name: segment-write-key, key: key}}` + "\n  mapping: {type: '\"app.\" + record.type'}",
+			"json-hook":   `webhook: {path: /hook, protocol: JSON}` + "\n  mapping: {eventID: record.id, userID: record.user, occurredAt: timestamp(record.at), type: record.type}",
+		} {
+			var src journeyv1alpha1.TouchpointSource
+			create(ns, "apiVersion: journey.cjm.dev/v1alpha1\nkind: TouchpointSource\nmetadata: {name: "+name+"}\nspec:\n  touchpoint: app\n  "+rest+"\n", &src)
+			Expect(src.Spec.Webhook.Protocol).NotTo(BeEmpty(), name)
+		}
+	})
 })

@@ -155,6 +155,21 @@ func TestIngestPodTemplateRunsAndReportsToTheController(t *testing.T) {
 // the termination message and the output.
 func runPod(t *testing.T, root string, pod corev1.PodSpec, cm *corev1.ConfigMap, secrets map[string]map[string]string, secretsFlag string) (msg, out []byte, err error) {
 	t.Helper()
+	termLog := filepath.Join(root, "termination-log")
+	write(t, termLog, "")
+	out, err = podCommand(t, root, pod, cm, secrets, secretsFlag, "--termination-log", termLog).CombinedOutput()
+	msg, rerr := os.ReadFile(termLog)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	return msg, out, err
+}
+
+// podCommand is the command of a rendered pod's one container, with its
+// ConfigMap and Secrets written under root where they are mounted and its
+// env references resolved; extra args follow the pod's.
+func podCommand(t *testing.T, root string, pod corev1.PodSpec, cm *corev1.ConfigMap, secrets map[string]map[string]string, secretsFlag string, extra ...string) *exec.Cmd {
+	t.Helper()
 	c := pod.Containers[0]
 	mounts := map[string]string{} // mount path in the pod → folder here
 	for _, m := range c.VolumeMounts {
@@ -207,10 +222,7 @@ func runPod(t *testing.T, root string, pod corev1.PodSpec, cm *corev1.ConfigMap,
 		}
 		args = append(args, secretsFlag, secretsDir)
 	}
-	termLog := filepath.Join(root, "termination-log")
-	write(t, termLog, "")
-	args = append(args, "--termination-log", termLog)
-	cmd := journeyCommand(args...)
+	cmd := journeyCommand(append(args, extra...)...)
 	for _, e := range c.Env {
 		switch {
 		case e.ValueFrom == nil:
@@ -220,12 +232,7 @@ func runPod(t *testing.T, root string, pod corev1.PodSpec, cm *corev1.ConfigMap,
 			cmd.Env = append(cmd.Env, e.Name+"="+secrets[ref.Name][ref.Key])
 		}
 	}
-	out, err = cmd.CombinedOutput()
-	msg, rerr := os.ReadFile(termLog)
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
-	return msg, out, err
+	return cmd
 }
 
 func helpOf() string {

@@ -109,3 +109,45 @@ func TestUnknownFieldIsAFinding(t *testing.T) {
 		t.Errorf("findings: %v", got)
 	}
 }
+
+// A Segment source needs no mapping, but its write key's Secret; a JSON
+// webhook's mapping needs every required field.
+func TestSegmentAndWebhookSources(t *testing.T) {
+	specs := `
+apiVersion: journey.cjm.dev/v1alpha1
+kind: TouchpointSource
+metadata: {name: app-events}
+spec:
+  touchpoint: app
+  webhook: {path: /segment, protocol: Segment, writeKeySecretRef: {name: segment-write-key, key: key}}
+---
+apiVersion: journey.cjm.dev/v1alpha1
+kind: TouchpointSource
+metadata: {name: hook}
+spec:
+  touchpoint: crm
+  webhook: {path: /hook}
+  mapping: {eventID: record.id, userID: record.user}
+`
+	got, err := lint.Folder(write(t, map[string]string{"specs.yaml": specs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := ""
+	for _, f := range got {
+		text += f.String() + "\n"
+	}
+	want := []string{
+		`TouchpointSource default/app-events: Secret "segment-write-key" is not among the manifests`,
+		"TouchpointSource default/hook: spec.mapping.occurredAt: required: only a Segment source (spec.webhook.protocol: Segment) has a default",
+		"TouchpointSource default/hook: spec.mapping.type: required",
+	}
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("missing finding %q in:\n%s", w, text)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d findings, want %d:\n%s", len(got), len(want), text)
+	}
+}

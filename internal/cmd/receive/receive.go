@@ -5,7 +5,6 @@ package receive
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -13,13 +12,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/cjm-dev/journey-operator/api/v1alpha1"
+	"github.com/cjm-dev/journey-operator/internal/cmd/cmdflag"
 	"github.com/cjm-dev/journey-operator/internal/cmd/httpserver"
-	"github.com/cjm-dev/journey-operator/internal/connector"
 	"github.com/cjm-dev/journey-operator/internal/expr"
-	"github.com/cjm-dev/journey-operator/internal/local"
 	"github.com/cjm-dev/journey-operator/internal/pipeline"
 	"github.com/cjm-dev/journey-operator/internal/receiver"
-	"github.com/cjm-dev/journey-operator/internal/render"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
 )
@@ -36,7 +34,7 @@ func Run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, secrets, err := load(*config, *dir, *name, *secretsDir)
+	cfg, secrets, err := cmdflag.Source(*config, *dir, *name, *secretsDir)
 	if err != nil {
 		return err
 	}
@@ -66,36 +64,10 @@ func Run(ctx context.Context, args []string) error {
 		return err
 	}
 	srv := &http.Server{Addr: *listen, Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
-	log.Info("receiving", "source", cfg.Namespace+"/"+cfg.Name, "path", cfg.Spec.Webhook.Path, "listen", *listen)
-	return httpserver.Until(ctx, srv)
-}
-
-func load(config, dir, name, secretsDir string) (runconfig.Source, connector.Secrets, error) {
-	switch {
-	case config != "" && dir != "":
-		return runconfig.Source{}, nil, fmt.Errorf("pass either --config or -f DIR --source NAME, not both")
-	case config != "":
-		raw, err := os.ReadFile(config)
-		if err != nil {
-			return runconfig.Source{}, nil, err
-		}
-		var cfg runconfig.Source
-		if err := json.Unmarshal(raw, &cfg); err != nil {
-			return runconfig.Source{}, nil, fmt.Errorf("%s: %w", config, err)
-		}
-		return cfg, local.MountedSecrets{Dir: secretsDir}, nil
-	case dir != "" && name != "":
-		folder, err := local.Load(dir)
-		if err != nil {
-			return runconfig.Source{}, nil, err
-		}
-		for _, s := range folder.Sources {
-			if s.Name == name {
-				cfg := render.SourceConfig(&s.TouchpointSource, runconfig.MatchingRules(&s.TouchpointSource, folder.Rules))
-				return cfg, local.Secrets{Folder: folder, Namespace: s.Namespace}, nil
-			}
-		}
-		return runconfig.Source{}, nil, fmt.Errorf("no TouchpointSource %q under %s", name, dir)
+	protocol := cfg.Spec.Webhook.Protocol
+	if protocol == "" {
+		protocol = v1alpha1.WebhookProtocolJSON
 	}
-	return runconfig.Source{}, nil, fmt.Errorf("pass --config FILE, or -f DIR --source NAME")
+	log.Info("receiving", "source", cfg.Namespace+"/"+cfg.Name, "path", cfg.Spec.Webhook.Path, "protocol", protocol, "listen", *listen)
+	return httpserver.Until(ctx, srv)
 }
