@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -19,13 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/conditions"
 	"github.com/cjm-dev/journey-operator/internal/expr"
 	"github.com/cjm-dev/journey-operator/internal/render"
-	"github.com/cjm-dev/journey-operator/internal/validate"
 )
 
 // FieldOwner is the one field manager the operator applies with.
@@ -69,77 +68,12 @@ type Deps struct {
 	Metrics *Metrics
 }
 
-// CompileCache remembers, per object and generation, the problems compiling
-// its expressions found. A spec only changes with its generation, and every
-// source a rule selects checks that rule: without it one rule edit would
-// compile the same checks once per source.
-type CompileCache struct {
-	mu   sync.Mutex
-	last map[types.UID]compiled
-}
-
-type compiled struct {
-	generation int64
-	problems   validate.Problems
-}
-
-// Problems returns what compile found for obj's current generation,
-// compiling only the first time.
-func (c *CompileCache) Problems(obj client.Object, compile func() validate.Problems) validate.Problems {
-	if c == nil {
-		return compile()
-	}
-	c.mu.Lock()
-	if got, ok := c.last[obj.GetUID()]; ok && got.generation == obj.GetGeneration() {
-		c.mu.Unlock()
-		return got.problems
-	}
-	c.mu.Unlock()
-	p := compile()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.last == nil {
-		c.last = map[types.UID]compiled{}
-	}
-	c.last[obj.GetUID()] = compiled{obj.GetGeneration(), p}
-	return p
-}
-
-// Announcer remembers, per object and topic, the last state an Event was
-// recorded for. A reconcile may read an object from a cache that has not yet
-// seen the previous reconcile's status write; recomputing the same status is
-// harmless, announcing the same change twice is not.
-type Announcer struct {
-	mu   sync.Mutex
-	last map[types.UID]map[string]string
-}
-
-// First reports whether state is new for the object's topic, and remembers it.
-func (a *Announcer) First(uid types.UID, topic, state string) bool {
-	if a == nil {
-		return true
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.last == nil {
-		a.last = map[types.UID]map[string]string{}
-	}
-	if a.last[uid] == nil {
-		a.last[uid] = map[string]string{}
-	}
-	if a.last[uid][topic] == state {
-		return false
-	}
-	a.last[uid][topic] = state
-	return true
-}
-
 // apply server-side applies a rendered object under the operator's field
 // owner. An apply that changes nothing writes nothing.
 func (d *Deps) apply(ctx context.Context, obj client.Object) error {
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
-		return err
+		return failed(ReasonRenderFailed, err)
 	}
 	delete(u, "status")
 	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
@@ -148,15 +82,30 @@ func (d *Deps) apply(ctx context.Context, obj client.Object) error {
 	unstructured.RemoveNestedField(u, "spec", "jobTemplate", "spec", "template", "metadata", "creationTimestamp")
 	ac := client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u})
 	if err := d.Client.Apply(ctx, ac, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
+		return failedf(ReasonApplyFailed, err, "applying %s %s", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName())
 	}
 	return nil
+}
+
+// appliedDeployment reads a Deployment this reconcile has just applied. The
+// cache may not hold it yet (its creation does not wake the controller
+// again), so a missing one is looked at again shortly rather than failing.
+func (d *Deps) appliedDeployment(ctx context.Context, namespace, name string) (*appsv1.Deployment, ctrl.Result, error) {
+	var dep appsv1.Deployment
+	err := d.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &dep)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, ctrl.Result{RequeueAfter: time.Second}, nil
+	case err != nil:
+		return nil, ctrl.Result{}, failedf(ReasonReadFailed, err, "reading Deployment %s", name)
+	}
+	return &dep, ctrl.Result{}, nil
 }
 
 // deleteIfExists removes an owned object that the spec no longer asks for.
 func (d *Deps) deleteIfExists(ctx context.Context, obj client.Object) error {
 	err := d.Client.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground))
-	return client.IgnoreNotFound(err)
+	return failedf(ReasonPruneFailed, client.IgnoreNotFound(err), "removing %T %s", obj, obj.GetName())
 }
 
 // deleteIfCached is deleteIfExists for an object most resources never
@@ -164,7 +113,7 @@ func (d *Deps) deleteIfExists(ctx context.Context, obj client.Object) error {
 // reconciling them sends no request for it.
 func (d *Deps) deleteIfCached(ctx context.Context, obj client.Object) error {
 	if err := d.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
-		return client.IgnoreNotFound(err)
+		return failed(ReasonReadFailed, client.IgnoreNotFound(err))
 	}
 	return d.deleteIfExists(ctx, obj)
 }
@@ -236,7 +185,7 @@ func (d *Deps) missingSecrets(ctx context.Context, namespace string, refs []v1al
 		case apierrors.IsNotFound(err):
 			missing = append(missing, r.Name)
 		case err != nil:
-			return nil, fmt.Errorf("looking up Secret %s: %w", r.Name, err)
+			return nil, failedf(ReasonSecretReadFailed, err, "looking up Secret %s", r.Name)
 		}
 	}
 	sort.Strings(missing)

@@ -1,9 +1,11 @@
 package controllers_test
 
 import (
+	"context"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/controllers"
@@ -27,5 +29,29 @@ func TestCompileCacheCompilesOncePerGeneration(t *testing.T) {
 	}
 	if calls != 2 {
 		t.Errorf("compiled %d times for two generations, want 2", calls)
+	}
+}
+
+// A deleted object's entries go with it: the caches hold live objects
+// only, however many come and go.
+func TestForgetOnDeleteDropsADeletedObjectsEntries(t *testing.T) {
+	var compiled controllers.CompileCache
+	var announced controllers.Announcer
+	kept := &v1alpha1.TouchpointSource{ObjectMeta: metav1.ObjectMeta{UID: "kept", Generation: 1}}
+	gone := &v1alpha1.TouchpointSource{ObjectMeta: metav1.ObjectMeta{UID: "gone", Generation: 1}}
+	for _, obj := range []*v1alpha1.TouchpointSource{kept, gone} {
+		compiled.Problems(obj, func() validate.Problems { return nil })
+		announced.First(obj.UID, "ready", "True")
+	}
+	h := controllers.ForgetOnDelete(&compiled, &announced)
+	h.Delete(context.Background(), event.DeleteEvent{Object: gone}, nil)
+	if compiled.Len() != 1 || announced.Len() != 1 {
+		t.Fatalf("after one of two objects was deleted the caches hold %d and %d objects, want 1 and 1", compiled.Len(), announced.Len())
+	}
+	if !announced.First(gone.UID, "ready", "True") {
+		t.Error("a deleted object's last announcement was kept")
+	}
+	if announced.First(kept.UID, "ready", "True") {
+		t.Error("a live object's last announcement was forgotten")
 	}
 }

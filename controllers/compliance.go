@@ -49,7 +49,7 @@ func (r *TouchpointSourceReconciler) foldReviews(ctx context.Context, src *v1alp
 	}
 	var reviews v1alpha1.QuarantineReviewList
 	if err := r.Client.List(ctx, &reviews, client.InNamespace(src.Namespace)); err != nil {
-		return err
+		return failedf(ReasonReadFailed, err, "listing QuarantineReviews")
 	}
 	for _, rev := range reviews.Items {
 		if rev.Spec.Source == src.Name && rev.Status.CompletionTime != nil {

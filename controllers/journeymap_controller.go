@@ -8,10 +8,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/conditions"
@@ -34,14 +32,15 @@ var journeyStatusFields = []string{"observedGeneration", "conditions", "stageCou
 // SetupWithManager watches maps, what they own, and sources.
 func (r *JourneyMapReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.JourneyMap{}).
-		Owns(&corev1.ConfigMap{}).
-		Owns(&corev1.ServiceAccount{}).
-		Owns(&rbacv1.Role{}).
-		Owns(&rbacv1.RoleBinding{}).
-		Owns(&appsv1.Deployment{}).
-		Owns(&corev1.Service{}).
-		Watches(&v1alpha1.TouchpointSource{}, handler.EnqueueRequestsFromMapFunc(allInNamespace(r.Client, func() client.ObjectList { return &v1alpha1.JourneyMapList{} })), specOrLabelsChanged).
+		For(&v1alpha1.JourneyMap{}, userChanges).
+		Watches(&v1alpha1.JourneyMap{}, ForgetOnDelete(r.Compiled, r.Announced)).
+		Owns(&corev1.ConfigMap{}, ownedChanges).
+		Owns(&corev1.ServiceAccount{}, ownedChanges).
+		Owns(&rbacv1.Role{}, ownedChanges).
+		Owns(&rbacv1.RoleBinding{}, ownedChanges).
+		Owns(&appsv1.Deployment{}, ownedChanges).
+		Owns(&corev1.Service{}, ownedChanges).
+		Watches(&v1alpha1.TouchpointSource{}, selectorsOf(r.Client, func() client.ObjectList { return &v1alpha1.JourneyMapList{} }), specOrLabelsChanged).
 		WithOptions(controllerOptions(workers)).
 		Named("journeymap").
 		Complete(r)
@@ -56,7 +55,7 @@ func (r *JourneyMapReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	before := jm.Status.DeepCopy()
 	res, err := r.reconcile(ctx, &jm)
 	if err != nil {
-		conditions.MarkRetrying(&jm, ReasonApplyFailed, "%v", err)
+		conditions.MarkRetrying(&jm, reasonOf(err), "%v", err)
 	}
 	r.emitReady(&jm, before.Conditions)
 	if perr := r.applyStatus(ctx, &jm, before, &jm.Status, journeyStatusFields); perr != nil {
@@ -83,7 +82,7 @@ func (r *JourneyMapReconciler) reconcile(ctx context.Context, jm *v1alpha1.Journ
 	}
 	cm, hash, err := render.JourneyConfigMap(jm, sources)
 	if err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, failed(ReasonRenderFailed, err)
 	}
 	for _, obj := range []client.Object{
 		render.EvaluatorServiceAccount(jm), render.EvaluatorRole(jm), render.EvaluatorRoleBinding(jm), cm,
@@ -111,13 +110,10 @@ func (r *JourneyMapReconciler) reconcile(ctx context.Context, jm *v1alpha1.Journ
 		conditions.MarkReady(jm, ReasonSuspended, "suspended: evaluator Deployment %s scaled to zero; nothing is evaluated or fires", names.Deployment)
 		return ctrl.Result{}, nil
 	}
-	var dep appsv1.Deployment
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: jm.Namespace, Name: names.Deployment}, &dep); err != nil {
-		return ctrl.Result{}, err
-	}
-	if !deploymentAvailable(&dep) {
+	dep, res, err := r.appliedDeployment(ctx, jm.Namespace, names.Deployment)
+	if dep == nil || !deploymentAvailable(dep) {
 		conditions.MarkReconciling(jm, ReasonWorkloadUnavailable, "waiting for Deployment %s to become available", names.Deployment)
-		return ctrl.Result{}, nil
+		return res, err
 	}
 	conditions.MarkReady(jm, ReasonApplied, "evaluator %s is available; %d stages over %d sources", names.Deployment, len(jm.Spec.Stages), len(sources))
 	return ctrl.Result{}, nil
@@ -131,7 +127,7 @@ func (r *JourneyMapReconciler) sources(ctx context.Context, jm *v1alpha1.Journey
 	}
 	var list v1alpha1.TouchpointSourceList
 	if err := r.Client.List(ctx, &list, client.InNamespace(jm.Namespace)); err != nil {
-		return nil, err
+		return nil, failedf(ReasonReadFailed, err, "listing TouchpointSources")
 	}
 	var out []v1alpha1.TouchpointSource
 	for _, s := range list.Items {

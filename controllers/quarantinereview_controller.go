@@ -48,8 +48,9 @@ type QuarantineReviewReconciler struct {
 func (r *QuarantineReviewReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.QuarantineReview{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&corev1.ConfigMap{}).
-		Owns(&batchv1.Job{}).
+		Watches(&v1alpha1.QuarantineReview{}, ForgetOnDelete(r.Compiled, r.Announced)).
+		Owns(&corev1.ConfigMap{}, ownedChanges).
+		Owns(&batchv1.Job{}, ownedChanges).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToReview)).
 		WithOptions(controllerOptions(workers)).
 		Named("quarantinereview").
@@ -78,7 +79,7 @@ func (r *QuarantineReviewReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	before := rev.Status.DeepCopy()
 	res, err := r.reconcile(ctx, &rev)
 	if err != nil {
-		conditions.MarkRetrying(&rev, ReasonApplyFailed, "%v", err)
+		conditions.MarkRetrying(&rev, reasonOf(err), "%v", err)
 	}
 	r.emitReady(&rev, before.Conditions)
 	if perr := r.applyStatus(ctx, &rev, before, &rev.Status, nil); perr != nil {
@@ -107,7 +108,7 @@ func (r *QuarantineReviewReconciler) reconcile(ctx context.Context, rev *v1alpha
 			conditions.MarkStalled(rev, ReasonSourceNotFound, "TouchpointSource %s/%s does not exist (deleted after the review was admitted): create a review of an existing source", rev.Namespace, rev.Spec.Source)
 			return ctrl.Result{}, nil
 		}
-		return ctrl.Result{}, err
+		return ctrl.Result{}, failedf(ReasonReadFailed, err, "reading TouchpointSource %s", rev.Spec.Source)
 	}
 	if !src.Spec.Financial {
 		conditions.MarkStalled(rev, ReasonNotFinancial, "TouchpointSource %s/%s is not financial (spec.financial): only a financial source's quarantine is reviewed", rev.Namespace, src.Name)
@@ -128,7 +129,7 @@ func (r *QuarantineReviewReconciler) reconcile(ctx context.Context, rev *v1alpha
 	}
 	cm, hash, err := render.ReviewConfigMap(rev)
 	if err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, failed(ReasonRenderFailed, err)
 	}
 	if err := r.apply(ctx, cm); err != nil {
 		return ctrl.Result{}, err
@@ -138,7 +139,7 @@ func (r *QuarantineReviewReconciler) reconcile(ctx context.Context, rev *v1alpha
 	case err == nil:
 		r.event(rev, false, ReasonReviewRunning, "started Job %s to %s the selected records of %s", job.Name, strings.ToLower(string(rev.Spec.Decision)), src.Name)
 	case !apierrors.IsAlreadyExists(err):
-		return ctrl.Result{}, fmt.Errorf("creating Job %s: %w", job.Name, err)
+		return ctrl.Result{}, failedf(ReasonJobCreateFailed, err, "creating Job %s", job.Name)
 	}
 	conditions.MarkReconciling(rev, ReasonReviewRunning, "Job %s is carrying out the decision (%s) on the selected records of %s", job.Name, rev.Spec.Decision, src.Name)
 	return ctrl.Result{}, nil
@@ -151,7 +152,7 @@ func (r *QuarantineReviewReconciler) readOutcome(ctx context.Context, rev *v1alp
 	var pods corev1.PodList
 	if err := r.Client.List(ctx, &pods, client.InNamespace(rev.Namespace),
 		client.MatchingLabels{render.LabelReview: rev.Name, render.LabelComponent: render.ComponentReview}); err != nil {
-		return false, ctrl.Result{}, err
+		return false, ctrl.Result{}, failedf(ReasonReadFailed, err, "listing the review's pods")
 	}
 	var lastFailure string
 	for i := range pods.Items {
@@ -171,7 +172,7 @@ func (r *QuarantineReviewReconciler) readOutcome(ctx context.Context, rev *v1alp
 		return false, ctrl.Result{}, nil
 	}
 	if err != nil {
-		return false, ctrl.Result{}, err
+		return false, ctrl.Result{}, failedf(ReasonReadFailed, err, "reading Job %s", job.Name)
 	}
 	for _, c := range job.Status.Conditions {
 		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {

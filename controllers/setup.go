@@ -1,24 +1,18 @@
 package controllers
 
 import (
-	"context"
-
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/cjm-dev/journey-operator/internal/render"
 )
@@ -48,6 +42,20 @@ func CacheByObject() map[client.Object]cache.ByObject {
 // every object of another in the namespace (N×M reconciles).
 var specOrLabelsChanged = builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))
 
+// userChanges filters a kind's own events: a controller acts on what users
+// change (spec, labels, annotations such as requested-at), not on status
+// it or an evaluator wrote, which would otherwise wake it once more per
+// write. Creates and deletes always pass; owned objects and pods still
+// wake it as they change.
+var userChanges = builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))
+
+// ownedChanges filters the events of owned objects: their creation is the
+// controller's own doing, just done in the reconcile that applied them, and
+// waking it again would only re-apply what is there. Changes and deletions
+// (a Deployment becoming available, a ConfigMap deleted by hand) still
+// wake it.
+var ownedChanges = builder.WithPredicates(predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }})
+
 // UncachedObjects are read straight from the API server.
 func UncachedObjects() []client.Object { return []client.Object{&corev1.Secret{}} }
 
@@ -63,28 +71,4 @@ func Setup(mgr ctrl.Manager, deps Deps, workers int) error {
 		return err
 	}
 	return (&JourneyMapReconciler{Deps: deps}).SetupWithManager(mgr, workers)
-}
-
-// allInNamespace maps an event to every object of one kind in the event's
-// namespace: which rules apply to a source, and which sources a map reads,
-// can change for any of them.
-func allInNamespace(c client.Client, newList func() client.ObjectList) handler.MapFunc {
-	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		list := newList()
-		if err := c.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
-			log.FromContext(ctx).Error(err, "listing objects to requeue", "namespace", o.GetNamespace())
-			return nil
-		}
-		items, err := apimeta.ExtractList(list)
-		if err != nil {
-			return nil
-		}
-		reqs := make([]reconcile.Request, 0, len(items))
-		for _, it := range items {
-			if m, err := apimeta.Accessor(it); err == nil {
-				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.GetNamespace(), Name: m.GetName()}})
-			}
-		}
-		return reqs
-	}
 }

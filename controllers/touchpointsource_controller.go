@@ -39,16 +39,17 @@ type TouchpointSourceReconciler struct {
 // that report runs, and the ValidationRules that shape their configuration.
 func (r *TouchpointSourceReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.TouchpointSource{}).
-		Owns(&corev1.ConfigMap{}).
-		Owns(&corev1.ServiceAccount{}).
-		Owns(&batchv1.CronJob{}).
-		Owns(&batchv1.Job{}).
-		Owns(&appsv1.Deployment{}).
-		Owns(&corev1.Service{}).
-		Owns(&policyv1.PodDisruptionBudget{}).
+		For(&v1alpha1.TouchpointSource{}, userChanges).
+		Watches(&v1alpha1.TouchpointSource{}, ForgetOnDelete(r.Compiled, r.Announced)).
+		Owns(&corev1.ConfigMap{}, ownedChanges).
+		Owns(&corev1.ServiceAccount{}, ownedChanges).
+		Owns(&batchv1.CronJob{}, ownedChanges).
+		Owns(&batchv1.Job{}, ownedChanges).
+		Owns(&appsv1.Deployment{}, ownedChanges).
+		Owns(&corev1.Service{}, ownedChanges).
+		Owns(&policyv1.PodDisruptionBudget{}, ownedChanges).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToSource)).
-		Watches(&v1alpha1.ValidationRule{}, handler.EnqueueRequestsFromMapFunc(allInNamespace(r.Client, func() client.ObjectList { return &v1alpha1.TouchpointSourceList{} })), specOrLabelsChanged).
+		Watches(&v1alpha1.ValidationRule{}, sourcesSelectedBy(r.Client), specOrLabelsChanged).
 		Watches(&v1alpha1.QuarantineReview{}, handler.EnqueueRequestsFromMapFunc(reviewToSource)).
 		WithOptions(controllerOptions(workers)).
 		Named("touchpointsource").
@@ -86,7 +87,7 @@ func (r *TouchpointSourceReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	before := src.Status.DeepCopy()
 	res, err := r.reconcile(ctx, &src)
 	if err != nil {
-		conditions.MarkRetrying(&src, ReasonApplyFailed, "%v", err)
+		conditions.MarkRetrying(&src, reasonOf(err), "%v", err)
 	}
 	r.emitReady(&src, before.Conditions)
 	if perr := r.applyStatus(ctx, &src, before, &src.Status, nil); perr != nil {
@@ -126,7 +127,7 @@ func (r *TouchpointSourceReconciler) reconcile(ctx context.Context, src *v1alpha
 
 	cm, hash, err := render.SourceConfigMap(src, rules)
 	if err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, failed(ReasonRenderFailed, err)
 	}
 	for _, obj := range []client.Object{render.SourceServiceAccount(src), cm} {
 		if err := r.apply(ctx, obj); err != nil {
@@ -172,7 +173,7 @@ func (r *TouchpointSourceReconciler) reconcile(ctx context.Context, src *v1alpha
 func (r *TouchpointSourceReconciler) matchingRules(ctx context.Context, src *v1alpha1.TouchpointSource) ([]v1alpha1.ValidationRule, []string, error) {
 	var list v1alpha1.ValidationRuleList
 	if err := r.Client.List(ctx, &list, client.InNamespace(src.Namespace)); err != nil {
-		return nil, nil, err
+		return nil, nil, failedf(ReasonReadFailed, err, "listing ValidationRules")
 	}
 	var rules []v1alpha1.ValidationRule
 	var invalid []string
@@ -209,7 +210,9 @@ func (r *TouchpointSourceReconciler) applyWorkload(ctx context.Context, src *v1a
 		}
 		return nil
 	}
-	// Most sources never were streams: ask only when the cache holds one.
+	// The other modes' workloads are removed only when the cache holds
+	// one: most sources never change mode, and asking the API server to
+	// delete what is not there cost two requests per reconcile.
 	if err := r.deleteIfCached(ctx, &appsv1.Deployment{ObjectMeta: meta(names.Consumer)}); err != nil {
 		return err
 	}
@@ -223,15 +226,15 @@ func (r *TouchpointSourceReconciler) applyWorkload(ctx context.Context, src *v1a
 				return err
 			}
 		}
-		return r.deleteIfExists(ctx, &batchv1.CronJob{ObjectMeta: meta(names.CronJob)})
+		return r.deleteIfCached(ctx, &batchv1.CronJob{ObjectMeta: meta(names.CronJob)})
 	}
 	if err := r.apply(ctx, render.IngestCronJob(src, hash, r.Render)); err != nil {
 		return err
 	}
-	if err := r.deleteIfExists(ctx, &appsv1.Deployment{ObjectMeta: meta(names.Deployment)}); err != nil {
+	if err := r.deleteIfCached(ctx, &appsv1.Deployment{ObjectMeta: meta(names.Deployment)}); err != nil {
 		return err
 	}
-	return r.deleteIfExists(ctx, &corev1.Service{ObjectMeta: meta(names.Service)})
+	return r.deleteIfCached(ctx, &corev1.Service{ObjectMeta: meta(names.Service)})
 }
 
 // handleRequest starts a run now for a new requested-at value (batch), and
@@ -244,7 +247,7 @@ func (r *TouchpointSourceReconciler) handleRequest(ctx context.Context, src *v1a
 	if src.Spec.Batch != nil {
 		job := render.ManualIngestJob(src, requested, hash, r.Render)
 		if err := r.Client.Create(ctx, job, client.FieldOwner(FieldOwner)); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating Job %s for the requested run: %w", job.Name, err)
+			return failedf(ReasonJobCreateFailed, err, "creating Job %s for the requested run", job.Name)
 		}
 		r.event(src, false, ReasonRunRequested, "started Job %s for the run requested at %s", job.Name, requested)
 	}
@@ -261,7 +264,7 @@ func (r *TouchpointSourceReconciler) foldRuns(ctx context.Context, src *v1alpha1
 	var pods corev1.PodList
 	if err := r.Client.List(ctx, &pods, client.InNamespace(src.Namespace),
 		client.MatchingLabels{render.LabelSource: src.Name, render.LabelComponent: render.ComponentIngest}); err != nil {
-		return err
+		return failedf(ReasonReadFailed, err, "listing ingest pods")
 	}
 	var runs []v1alpha1.RunSummary
 	for i := range pods.Items {
@@ -374,11 +377,12 @@ func (r *TouchpointSourceReconciler) markOutcome(ctx context.Context, src *v1alp
 			conditions.MarkReady(src, ReasonSuspended, "suspended: receiver Deployment %s scaled to zero", names.Deployment)
 			return ctrl.Result{}, nil
 		}
-		var dep appsv1.Deployment
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: src.Namespace, Name: names.Deployment}, &dep); err != nil {
-			return ctrl.Result{}, err
+		dep, res, err := r.appliedDeployment(ctx, src.Namespace, names.Deployment)
+		if dep == nil {
+			conditions.MarkReconciling(src, ReasonWorkloadUnavailable, "waiting for Deployment %s to become available", names.Deployment)
+			return res, err
 		}
-		if !deploymentAvailable(&dep) {
+		if !deploymentAvailable(dep) {
 			conditions.MarkReconciling(src, ReasonWorkloadUnavailable, "waiting for Deployment %s to become available", names.Deployment)
 			return ctrl.Result{}, nil
 		}
@@ -415,15 +419,12 @@ func (r *TouchpointSourceReconciler) markConsumer(ctx context.Context, src *v1al
 		conditions.MarkReady(src, ReasonSuspended, "suspended: consumer Deployment %s scaled to zero", name)
 		return ctrl.Result{}, nil
 	}
-	var dep appsv1.Deployment
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: src.Namespace, Name: name}, &dep); err != nil {
-		return ctrl.Result{}, err
-	}
 	k := src.Spec.Stream.Kafka
-	if !deploymentAvailable(&dep) {
+	dep, res, err := r.appliedDeployment(ctx, src.Namespace, name)
+	if dep == nil || !deploymentAvailable(dep) {
 		conditions.MarkReconciling(src, ReasonWorkloadUnavailable,
 			"waiting for Deployment %s to become available: a consumer is ready once it reaches the Kafka brokers %s", name, strings.Join(k.Brokers, ", "))
-		return ctrl.Result{}, nil
+		return res, err
 	}
 	conditions.MarkReady(src, ReasonApplied, "consumer Deployment %s is available, reading %s as consumer group %s",
 		name, strings.Join(k.Topics, ", "), k.ConsumerGroup)

@@ -9,7 +9,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/conditions"
@@ -26,8 +25,9 @@ type ValidationRuleReconciler struct {
 // SetupWithManager watches rules and, for matchedSources, every source.
 func (r *ValidationRuleReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.ValidationRule{}).
-		Watches(&v1alpha1.TouchpointSource{}, handler.EnqueueRequestsFromMapFunc(allInNamespace(r.Client, func() client.ObjectList { return &v1alpha1.ValidationRuleList{} })), specOrLabelsChanged).
+		For(&v1alpha1.ValidationRule{}, userChanges).
+		Watches(&v1alpha1.ValidationRule{}, ForgetOnDelete(r.Compiled, r.Announced)).
+		Watches(&v1alpha1.TouchpointSource{}, selectorsOf(r.Client, func() client.ObjectList { return &v1alpha1.ValidationRuleList{} }), specOrLabelsChanged).
 		WithOptions(controllerOptions(workers)).
 		Named("validationrule").
 		Complete(r)

@@ -118,13 +118,25 @@ func run(nSources, nRules, nMaps int, rest time.Duration, binary string) error {
 	if err != nil {
 		return err
 	}
+	// The admission webhooks are off: envtest registers none, and what is
+	// measured is the reconcilers' work, not admission's.
 	mgr := exec.Command(binary, "manager", "--kubeconfig", kubeconfig, "--metrics-bind-address=0",
-		"--health-probe-bind-address=0", "--image=journey:bench", "--zap-log-level=error")
+		"--health-probe-bind-address=0", "--enable-webhooks=false", "--image=journey:bench", "--zap-log-level=error")
 	mgr.Stdout, mgr.Stderr = os.Stderr, os.Stderr
 	if err := mgr.Start(); err != nil {
 		return fmt.Errorf("starting %s (build it with `make build`): %w", binary, err)
 	}
-	defer func() { _ = mgr.Process.Kill(); _, _ = mgr.Process.Wait() }()
+	// A manager that exits ends the benchmark at once, with its error,
+	// rather than after the wait for Ready times out.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	exited := make(chan struct{})
+	go func() {
+		err := mgr.Wait()
+		stop(fmt.Errorf("the manager exited: %v", err))
+		close(exited)
+	}()
+	defer func() { _ = mgr.Process.Kill(); <-exited }()
 
 	ns := "bench"
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
@@ -154,6 +166,9 @@ func run(nSources, nRules, nMaps int, rest time.Duration, binary string) error {
 		}
 	}
 	toReady, err := waitReady(ctx, c, ns, nSources+nRules+nMaps, 10*time.Minute)
+	if cause := context.Cause(ctx); cause != nil {
+		return cause
+	}
 	if err != nil {
 		return err
 	}
