@@ -116,6 +116,11 @@ bench-journey: ## 10M events / 1M users on PostgreSQL: full and incremental eval
 	bash hack/postgres.sh
 	$(GO) run ./test/bench/journey $(BENCH_ARGS)
 
+.PHONY: bench-receive
+bench-receive: build ## Stripe deliveries and Segment batches (journey receive), Kafka records (journey consume) vs plain handlers and a plain consumer; peak RSS.
+	bash hack/postgres.sh
+	$(GO) run ./test/bench/receive $(BENCH_ARGS)
+
 ##@ Build
 
 .PHONY: build

@@ -136,8 +136,11 @@ func toFloat(v any) (float64, error) {
 }
 
 // rawOf is what a held record keeps: the record as sent when the input
-// has it, else the record encoded.
-func rawOf(sent []byte, r connector.Record) []byte {
+// has it (or can make it), else the record encoded.
+func rawOf(sent []byte, sentFn func() []byte, r connector.Record) []byte {
+	if sent == nil && sentFn != nil {
+		sent = sentFn()
+	}
 	if sent != nil {
 		return sent
 	}

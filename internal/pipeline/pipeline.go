@@ -205,6 +205,9 @@ type Input struct {
 	// Record as mapped: the receiver adds to a Segment message what
 	// differs from one delivery to the next (receivedAt).
 	Raw []byte
+	// Sent, when set and Raw is not, makes Raw when a held record needs it:
+	// most records are not held, and need not be encoded again.
+	Sent func() []byte
 }
 
 // Result is what a batch comes to.
@@ -225,7 +228,8 @@ type Result struct {
 
 type candidate struct {
 	raw      connector.Record
-	sent     []byte // Input.Raw
+	sent     []byte        // Input.Raw
+	sentFn   func() []byte // Input.Sent
 	ev       store.Event
 	act      activation
 	failures []failure
@@ -274,12 +278,12 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 			continue
 		}
 		if err := mapErrs[i]; err != nil {
-			res.quarantine(p.id, runID, now, "", CheckMapping, err.Error(), rawOf(item.Raw, item.Record))
+			res.quarantine(p.id, runID, now, "", CheckMapping, err.Error(), rawOf(item.Raw, item.Sent, item.Record))
 			res.Failed[CheckMapping]++
 			continue
 		}
 		c := &slots[i]
-		c.sent = item.Raw
+		c.sent, c.sentFn = item.Raw, item.Sent
 		if c.ev.Amount != nil {
 			amountRead.add(*c.ev.Amount)
 		}
@@ -340,7 +344,7 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 			}
 			continue
 		case v1alpha1.ActionQuarantine:
-			res.quarantine(p.id, runID, now, c.ev.EventID, strings.Join(names, ","), strings.Join(reasons, "; "), rawOf(c.sent, c.raw))
+			res.quarantine(p.id, runID, now, c.ev.EventID, strings.Join(names, ","), strings.Join(reasons, "; "), rawOf(c.sent, c.sentFn, c.raw))
 			// The event as mapped is kept with the record: a release loads
 			// exactly what the reviewer saw.
 			held := c.ev

@@ -7,7 +7,6 @@
 package receiver
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,6 +49,7 @@ type Receiver struct {
 	store    store.Store
 	secrets  []string
 	writeKey *writeKey // Segment sources
+	group    *grouper  // commits concurrent requests together (group.go)
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -61,7 +61,7 @@ func New(cfg runconfig.Source, hash string, p *pipeline.Pipeline, st store.Store
 	if w == nil {
 		return nil, fmt.Errorf("source %s/%s is not a webhook source", cfg.Namespace, cfg.Name)
 	}
-	r := &Receiver{cfg: cfg, hash: hash, pipeline: p, store: st, now: now, log: log}
+	r := &Receiver{cfg: cfg, hash: hash, pipeline: p, store: st, group: &grouper{st: st}, now: now, log: log}
 	if w.Signature != nil {
 		for _, ref := range w.Signature.SecretRefs {
 			v, err := secrets.Value(ref)
@@ -134,14 +134,12 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	var rec map[string]any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&rec); err != nil || rec == nil {
+	rec, ok := decodeMessage(body)
+	if !ok {
 		http.Error(w, "the body is not a JSON object", http.StatusBadRequest)
 		return
 	}
-	resp, err := r.ingest(req.Context(), connector.Record(normalize(rec).(map[string]any)))
+	resp, err := r.ingest(req.Context(), connector.Record(rec))
 	if err != nil {
 		// The sender retries on 5xx; nothing was committed.
 		r.log.Error("ingesting a webhook record", "source", r.cfg.Name, "err", err)
@@ -170,7 +168,8 @@ func (r *Receiver) ingest(ctx context.Context, rec connector.Record) (Response, 
 }
 
 // commit runs records through the pipeline and commits what they come to
-// in one transaction: all of a request's records, or none.
+// in one transaction: all of a request's records, or none (with other
+// requests' records, see group.go).
 func (r *Receiver) commit(ctx context.Context, now time.Time, in []pipeline.Input) (*pipeline.Result, store.CommitResult, error) {
 	runID := "webhook-" + now.UTC().Format("20060102")
 	res, err := r.pipeline.Process(ctx, r.store, runID, now, in)
@@ -186,7 +185,12 @@ func (r *Receiver) commit(ctx context.Context, now time.Time, in []pipeline.Inpu
 			Read: res.Read, Rejected: res.Rejected, AmountRead: pipeline.Decimal(res.AmountRead),
 			AmountRejected: pipeline.Decimal(res.AmountRejected)}
 	}
-	out, err := r.store.Commit(ctx, b)
+	var out store.CommitResult
+	if b.Ledger == nil && len(b.Quarantine) == 0 && len(b.Events) > 0 {
+		out, err = r.group.commit(ctx, b)
+	} else {
+		out, err = r.store.Commit(ctx, b)
+	}
 	if err != nil {
 		return nil, store.CommitResult{}, err
 	}

@@ -58,6 +58,10 @@ type prepared struct {
 	offsets      *StreamCommit
 	ledger       *LedgerEntry
 	run          *Run
+	// reportExisting is Batch.ReportExisting; existing is what the commit
+	// found (CommitResult.Existing).
+	reportExisting bool
+	existing       map[string]bool
 }
 
 // eventRowOf checks an event (with its source set) and encodes what the
@@ -82,7 +86,7 @@ func eventRowOf(e Event) (eventRow, error) {
 }
 
 func prepareBatch(b Batch, now time.Time) (*prepared, error) {
-	p := &prepared{source: b.Source, now: normTime(now), cursor: b.Cursor}
+	p := &prepared{source: b.Source, now: normTime(now), cursor: b.Cursor, reportExisting: b.ReportExisting}
 	// src resolves an item's source; what names the item, only for an
 	// error, so that it is not formatted for every item.
 	src := func(what func() string, s string) (string, error) {
@@ -230,7 +234,7 @@ func prepareBatch(b Batch, now time.Time) (*prepared, error) {
 // result reports a committed batch, and hands the store-assigned fields
 // back to the caller's Ledger and Run.
 func (p *prepared) result(b Batch, inserted, held int) CommitResult {
-	res := CommitResult{Inserted: inserted, Held: held}
+	res := CommitResult{Inserted: inserted, Held: held, Existing: p.existing}
 	if p.ledger != nil {
 		res.LedgerHash = p.ledger.Hash
 		*b.Ledger = *p.ledger

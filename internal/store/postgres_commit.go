@@ -116,6 +116,11 @@ func (s *pgStore) commit(ctx context.Context, p *prepared) (inserted, held int, 
 				return err
 			}
 		}
+		if p.reportExisting && inserted < len(p.events) {
+			if p.existing, err = lt.existingBefore(ctx, p.events); err != nil {
+				return fmt.Errorf("find the events stored before: %w", err)
+			}
+		}
 		if held, err = s.writeQuarantine(ctx, tx, p, entry); err != nil {
 			return fmt.Errorf("write quarantined records: %w", err)
 		}
@@ -157,6 +162,32 @@ func (s *pgStore) commit(ctx context.Context, p *prepared) (inserted, held int, 
 		return commitTx(ctx, tx)
 	})
 	return inserted, held, err
+}
+
+// existingBefore returns the IDs of events that were stored before this
+// transaction took the events lock: under it no other commit writes
+// events, so those are the ones numbered at or below the newest then.
+func (t *pgTx) existingBefore(ctx context.Context, events []eventRow) (map[string]bool, error) {
+	src, ids := make([]string, len(events)), make([]string, len(events))
+	for i := range events {
+		src[i], ids[i] = events[i].Source, events[i].EventID
+	}
+	rows, err := t.tx.Query(ctx, `SELECT e.event_id FROM events e
+		JOIN unnest($1::text[], $2::text[]) AS b(s, id) ON e.source = b.s AND e.event_id = b.id
+		WHERE e.seq <= $3`, src, ids, t.eventsAfter)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
 }
 
 // entryArg is a ledger entry's seq as a column value: NULL for none.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -121,8 +122,21 @@ func (s *sqliteStore) commit(ctx context.Context, p *prepared) (inserted, held i
 	if p.ledger != nil {
 		seq = p.ledger.Seq
 	}
+	var before int64
+	if p.reportExisting && len(p.events) > 0 {
+		// The transaction is the only writer: rows numbered above this
+		// are its own.
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM events`).Scan(&before); err != nil {
+			return 0, 0, err
+		}
+	}
 	if inserted, lt.written, err = writeSQLiteEvents(ctx, tx, p.events, p.eventSources, seq, p.now); err != nil {
 		return 0, 0, fmt.Errorf("write events: %w", err)
+	}
+	if p.reportExisting && inserted < len(p.events) {
+		if p.existing, err = sqliteExistingBefore(ctx, tx, p.events, before); err != nil {
+			return 0, 0, fmt.Errorf("find the events stored before: %w", err)
+		}
 	}
 
 	// A record is held once: one the source holds already is ignored.
@@ -258,4 +272,34 @@ func insertRows(ctx context.Context, tx *sql.Tx, head string, ncol int, tail str
 		affected += int(k)
 	}
 	return affected, nil
+}
+
+// sqliteExistingBefore returns the IDs of events numbered at or below
+// before, that is stored before the transaction wrote its own.
+func sqliteExistingBefore(ctx context.Context, tx *sql.Tx, events []eventRow, before int64) (map[string]bool, error) {
+	type key struct{ S, ID string }
+	keys := make([]key, len(events))
+	for i := range events {
+		keys[i] = key{events[i].Source, events[i].EventID}
+	}
+	batch, err := json.Marshal(keys)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT e.event_id FROM json_each(?) AS b
+		JOIN events e ON e.source = json_extract(b.value, '$.S') AND e.event_id = json_extract(b.value, '$.ID')
+		WHERE e.rowid <= ?`, string(batch), before)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
 }

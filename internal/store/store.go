@@ -129,6 +129,11 @@ type Batch struct {
 	// read from; otherwise nothing of the batch commits and the error is a
 	// *StaleOffsetsError (errors.Is ErrStaleOffsets).
 	Offsets *StreamCommit
+	// ReportExisting asks the commit to say which of Events it did not
+	// insert because the source had them stored before (CommitResult.
+	// Existing): a caller committing several requests' events together
+	// answers each request with what became of its own.
+	ReportExisting bool
 }
 
 // CommitResult says what a commit did.
@@ -139,6 +144,10 @@ type CommitResult struct {
 	// Held quarantined records; the others were held already (a record is
 	// held once).
 	Held int
+	// Existing, with Batch.ReportExisting, are the IDs of the batch's
+	// events that were stored before the commit (nil when it inserted them
+	// all). An ID repeated within the batch is not among them.
+	Existing map[string]bool
 	// LedgerHash of the entry appended, if any.
 	LedgerHash string
 }

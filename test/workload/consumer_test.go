@@ -3,8 +3,17 @@ package workload_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -23,14 +32,16 @@ import (
 )
 
 // The consumer Deployment the controller renders for a Kafka source, its
-// pod run as a process with its SASL credentials mounted from their Secret
-// and the store from its env reference, against kfake with SCRAM
-// authentication: it becomes ready, stores every record once, counts them
-// on /metrics, and stops cleanly on SIGTERM.
+// pod run as a process with its CA and SASL credentials mounted from their
+// Secrets and the store from its env reference, against kfake over TLS with
+// SCRAM authentication (SASL_SSL, as managed Kafka services run): it
+// becomes ready, stores every record once, counts them on /metrics, and
+// stops cleanly on SIGTERM.
 func TestConsumerPodConsumesWithItsMountedCredentials(t *testing.T) {
 	const user, pass, topic, n = "journey", "s3cret-scram", "plays", 60
+	caPEM, serverTLS := brokerTLS(t)
 	kf, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", user, pass),
-		kfake.SeedTopics(2, topic))
+		kfake.TLS(serverTLS), kfake.SeedTopics(2, topic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +54,7 @@ func TestConsumerPodConsumesWithItsMountedCredentials(t *testing.T) {
 			Touchpoint: "playback", System: "player",
 			Stream: &v1alpha1.StreamSource{Kafka: &v1alpha1.KafkaStream{
 				Brokers: kf.ListenAddrs(), Topics: []string{topic}, ConsumerGroup: "journey-plays", MaxPollRecords: 25,
+				TLS: &v1alpha1.KafkaTLS{CASecretRef: &v1alpha1.SecretKeyRef{Name: "kafka-ca", Key: "ca.crt"}},
 				SASL: &v1alpha1.KafkaSASL{Mechanism: v1alpha1.KafkaSASLScramSHA512,
 					UsernameSecretRef: v1alpha1.SecretKeyRef{Name: "kafka-user", Key: "username"},
 					PasswordSecretRef: v1alpha1.SecretKeyRef{Name: "kafka-user", Key: "password"}},
@@ -56,7 +68,8 @@ func TestConsumerPodConsumesWithItsMountedCredentials(t *testing.T) {
 	}
 	dep := render.ConsumerDeployment(src, hash, render.Options{Image: "journey:test", StoreSecret: v1alpha1.SecretKeyRef{Name: "journey-store", Key: "dsn"}})
 	dsn := "sqlite://" + filepath.Join(root, "journey.db")
-	secrets := map[string]map[string]string{"journey-store": {"dsn": dsn}, "kafka-user": {"username": user, "password": pass}}
+	secrets := map[string]map[string]string{"journey-store": {"dsn": dsn}, "kafka-user": {"username": user, "password": pass},
+		"kafka-ca": {"ca.crt": string(caPEM)}}
 	addr := freeAddr(t)
 	cmd := podCommand(t, root, dep.Spec.Template.Spec, cm, secrets, "--secrets-dir", "--listen", addr)
 	var out bytes.Buffer
@@ -66,7 +79,10 @@ func TestConsumerPodConsumesWithItsMountedCredentials(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Kill() }()
 
-	producer, err := kgo.NewClient(kgo.SeedBrokers(kf.ListenAddrs()...), kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()))
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	producer, err := kgo.NewClient(kgo.SeedBrokers(kf.ListenAddrs()...), kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()),
+		kgo.DialTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,4 +144,38 @@ func TestConsumerPodConsumesWithItsMountedCredentials(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("the consumer did not stop cleanly on SIGTERM: %v\n%s", err, out.String())
 	}
+}
+
+// brokerTLS is a CA (PEM, as a Secret would hold it) and a broker's server
+// configuration with a certificate it signed for 127.0.0.1.
+func brokerTLS(t *testing.T) ([]byte, *tls.Config) {
+	t.Helper()
+	key := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	now := time.Now()
+	caKey, brokerKey := key(), key()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kafka-test-ca"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokerDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "kafka-0"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, &brokerKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	return caPEM, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{brokerDER}, PrivateKey: brokerKey}}}
 }
