@@ -307,6 +307,13 @@ func (c *Consumer) failed(ctx context.Context, pl *polled, err error) error {
 			seek[p.Topic] = map[int32]kgo.EpochOffset{}
 		}
 		seek[p.Topic][p.Partition.Partition] = kgo.EpochOffset{Epoch: -1, Offset: pl.first[p.Partition]}
+		// The lag still moves while commits fail: what the partition holds
+		// past the store's offset, which is where it stands.
+		from := p.From
+		if from < 0 { // nothing stored yet: the poll's first record
+			from = pl.first[p.Partition]
+		}
+		c.metrics.lag.WithLabelValues(p.Topic, itoa(p.Partition.Partition)).Set(float64(max(pl.highs[p.Partition]-from, 0)))
 	}
 	c.client.SetOffsets(seek)
 	if stale != nil {

@@ -235,3 +235,37 @@ func TestBrokerDownThenBack(t *testing.T) {
 		}
 	})
 }
+
+// refusingStore refuses every commit while down, as a store that is
+// unreachable does.
+type refusingStore struct {
+	store.StreamStore
+	down atomic.Bool
+}
+
+func (s *refusingStore) Commit(ctx context.Context, b store.Batch) (store.CommitResult, error) {
+	if s.down.Load() {
+		return store.CommitResult{}, errors.New("connection refused")
+	}
+	return s.StreamStore.Commit(ctx, b)
+}
+
+// While the store refuses commits the lag still tells how far behind the
+// consumer is; once it is back, everything is stored and the lag is zero.
+func TestLagWhileTheStoreRefusesCommits(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		const topic, n = "plays", 40
+		kf := cluster(t, kfake.SeedTopics(1, topic))
+		brokers := kf.ListenAddrs()
+		st := &refusingStore{StreamStore: openStore(t, dsn)}
+		st.down.Store(true)
+		produce(t, brokers, topic, 1, 0, n)
+		c := start(t, st, source(brokers, topic, 10), nil)
+		lag := func() float64 { return testutil.ToFloat64(c.metrics.lag.WithLabelValues(topic, "0")) }
+		eventually(t, "the lag of all records while the store is down", func() bool {
+			return testutil.ToFloat64(c.metrics.commitFailures.WithLabelValues(reasonStore)) > 0 && lag() == n
+		})
+		st.down.Store(false)
+		eventually(t, "every record stored and no lag", func() bool { return stored(t, st, ids(0, n)) == n && lag() == 0 })
+	})
+}
