@@ -309,7 +309,7 @@ func rewriteChain(t *testing.T, s Store) {
 				func(_ int64, r *digestReviewed) error { a.addReviewed(r); return nil })
 		case *pgStore:
 			err = st.pool.with(ctx, func(c *pgx.Conn) error {
-				return pgReadRows(ctx, c, `WHERE entry = $1`, `WHERE entry = $1`, `WHERE reviewed_entry = $1`, []any{e.Seq},
+				return pgReadRows(ctx, c, `WHERE entry = $1`, `WHERE entry = $1`, `WHERE reviewed_entry = $1`, []any{e.Seq}, []any{e.Seq},
 					func(_ int64, r *digestEvent) error { return a.addEvent(r) }, func(_ int64, r *digestQuarantine) error { return a.addQuarantine(r) },
 					func(_ int64, r *digestReviewed) error { a.addReviewed(r); return nil })
 			})

@@ -91,11 +91,13 @@ func scanPgDigestQuarantine(rows pgx.Rows, entry *int64, r *digestQuarantine) er
 
 func (t *pgTx) readEntry(ctx context.Context, seq int64, a *entryAccount) error {
 	events := func(_ int64, r *digestEvent) error { return a.addEvent(r) }
-	eventsWhere := `WHERE entry = $1`
+	eventsWhere, eventsArgs := `WHERE entry = $1`, []any{seq}
 	switch {
 	case seq == t.adopted:
 	case t.eventsLocked:
-		eventsWhere = fmt.Sprintf(`WHERE seq > %d AND entry = $1`, t.eventsAfter)
+		// A parameter, not the number in the text: one prepared statement
+		// serves every commit.
+		eventsWhere, eventsArgs = `WHERE seq > $2 AND entry = $1`, []any{seq, t.eventsAfter}
 	default:
 		events = nil // the transaction wrote no events
 	}
@@ -109,7 +111,7 @@ func (t *pgTx) readEntry(ctx context.Context, seq int64, a *entryAccount) error 
 		}
 		defer t.tx.Exec(ctx, `SET LOCAL enable_seqscan = on`)
 	}
-	return pgReadRows(ctx, t.tx, eventsWhere, `WHERE entry = $1`, `WHERE reviewed_entry = $1`, []any{seq},
+	return pgReadRows(ctx, t.tx, eventsWhere, `WHERE entry = $1`, `WHERE reviewed_entry = $1`, eventsArgs, []any{seq},
 		events,
 		func(_ int64, r *digestQuarantine) error { return a.addQuarantine(r) },
 		func(_ int64, r *digestReviewed) error { a.addReviewed(r); return nil })
@@ -121,10 +123,11 @@ type pgQuerier interface {
 }
 
 // pgReadRows streams the events, quarantined records and reviewed records
-// that the three conditions select (a nil fn skips its table).
-func pgReadRows(ctx context.Context, q pgQuerier, eventsWhere, quarantineWhere, reviewedWhere string, args []any,
+// that the three conditions select (a nil fn skips its table); eventsArgs
+// are the events condition's arguments, args the other two's.
+func pgReadRows(ctx context.Context, q pgQuerier, eventsWhere, quarantineWhere, reviewedWhere string, eventsArgs, args []any,
 	events func(int64, *digestEvent) error, quarantine func(int64, *digestQuarantine) error, reviewed func(int64, *digestReviewed) error) error {
-	each := func(query string, scan func(pgx.Rows) error) error {
+	each := func(query string, args []any, scan func(pgx.Rows) error) error {
 		rows, err := q.Query(ctx, query, args...)
 		if err != nil {
 			return err
@@ -140,7 +143,7 @@ func pgReadRows(ctx context.Context, q pgQuerier, eventsWhere, quarantineWhere, 
 	var entry int64
 	if events != nil {
 		var r digestEvent
-		if err := each(`SELECT `+pgDigestEventCols+` FROM events `+eventsWhere, func(rows pgx.Rows) error {
+		if err := each(`SELECT `+pgDigestEventCols+` FROM events `+eventsWhere, eventsArgs, func(rows pgx.Rows) error {
 			if err := scanPgDigestEvent(rows, &entry, &r); err != nil {
 				return err
 			}
@@ -151,7 +154,7 @@ func pgReadRows(ctx context.Context, q pgQuerier, eventsWhere, quarantineWhere, 
 	}
 	if quarantine != nil {
 		var r digestQuarantine
-		if err := each(`SELECT `+pgDigestQuarantineCols+` FROM quarantine `+quarantineWhere, func(rows pgx.Rows) error {
+		if err := each(`SELECT `+pgDigestQuarantineCols+` FROM quarantine `+quarantineWhere, args, func(rows pgx.Rows) error {
 			if err := scanPgDigestQuarantine(rows, &entry, &r); err != nil {
 				return err
 			}
@@ -162,7 +165,7 @@ func pgReadRows(ctx context.Context, q pgQuerier, eventsWhere, quarantineWhere, 
 	}
 	if reviewed != nil {
 		var r digestReviewed
-		if err := each(`SELECT `+pgDigestReviewedCols+` FROM quarantine `+reviewedWhere, func(rows pgx.Rows) error {
+		if err := each(`SELECT `+pgDigestReviewedCols+` FROM quarantine `+reviewedWhere, args, func(rows pgx.Rows) error {
 			if err := rows.Scan(&entry, &r.ID, &r.Status); err != nil {
 				return err
 			}
@@ -366,15 +369,15 @@ func (s *pgScanner) entries(ctx context.Context, upTo int64, fn func(*LedgerEntr
 }
 
 func (s *pgScanner) eventsByEntry(ctx context.Context, fn func(int64, *digestEvent) error) error {
-	return pgReadRows(ctx, s.tx, `WHERE entry IS NOT NULL ORDER BY entry`, ``, ``, nil, fn, nil, nil)
+	return pgReadRows(ctx, s.tx, `WHERE entry IS NOT NULL ORDER BY entry`, ``, ``, nil, nil, fn, nil, nil)
 }
 
 func (s *pgScanner) quarantineByEntry(ctx context.Context, fn func(int64, *digestQuarantine) error) error {
-	return pgReadRows(ctx, s.tx, ``, `WHERE entry IS NOT NULL ORDER BY entry`, ``, nil, nil, fn, nil)
+	return pgReadRows(ctx, s.tx, ``, `WHERE entry IS NOT NULL ORDER BY entry`, ``, nil, nil, nil, fn, nil)
 }
 
 func (s *pgScanner) reviewedByEntry(ctx context.Context, fn func(int64, *digestReviewed) error) error {
-	return pgReadRows(ctx, s.tx, ``, ``, `WHERE reviewed_entry IS NOT NULL ORDER BY reviewed_entry`, nil, nil, nil, fn)
+	return pgReadRows(ctx, s.tx, ``, ``, `WHERE reviewed_entry IS NOT NULL ORDER BY reviewed_entry`, nil, nil, nil, nil, fn)
 }
 
 func (s *pgScanner) uncovered(ctx context.Context) (map[string]uncoveredRows, error) {
