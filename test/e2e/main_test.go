@@ -99,6 +99,16 @@ func run(m *testing.M) (code int) {
 		os.Exit(130)
 	}()
 
+	// go test's -timeout panics, and a panic runs no deferred teardown:
+	// stop the node a minute before it.
+	if timeout, ok := flag.Lookup("test.timeout").Value.(flag.Getter).Get().(time.Duration); ok && timeout > 2*time.Minute {
+		time.AfterFunc(timeout-time.Minute, func() {
+			logf("out of time (-timeout %s): stopping the node", timeout)
+			down()
+			os.Exit(1)
+		})
+	}
+
 	start := time.Now()
 	images, err := buildImages(dir, logf)
 	if err != nil {
