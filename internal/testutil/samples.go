@@ -1,6 +1,6 @@
 // Package testutil holds what several test suites share: the samples in
-// config/samples and the check that a pod meets the restricted Pod Security
-// Standard.
+// config/samples, the check that a pod meets the restricted Pod Security
+// Standard, and rendered manifests decoded into objects.
 package testutil
 
 import (

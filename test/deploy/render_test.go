@@ -1,15 +1,12 @@
 package deploy_test
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/cjm-dev/journey-operator/internal/testutil"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"helm.sh/helm/v3/pkg/action"
@@ -20,11 +17,9 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
-	"sigs.k8s.io/yaml"
 )
 
 const (
@@ -63,7 +58,7 @@ func renderChart(chrt *chart.Chart, values map[string]any) ([]*unstructured.Unst
 	if err != nil {
 		return nil, err
 	}
-	return decodeObjects([]byte(rel.Manifest))
+	return testutil.DecodeObjects([]byte(rel.Manifest))
 }
 
 // buildKustomize runs what `kubectl apply -k config/default` builds.
@@ -74,37 +69,9 @@ func buildKustomize() []*unstructured.Unstructured {
 	Expect(err).NotTo(HaveOccurred(), "kustomize build %s", dir)
 	out, err := resMap.AsYaml()
 	Expect(err).NotTo(HaveOccurred())
-	objs, err := decodeObjects(out)
+	objs, err := testutil.DecodeObjects(out)
 	Expect(err).NotTo(HaveOccurred())
 	return objs
-}
-
-// decodeObjects splits a multi-document YAML stream into objects, skipping
-// documents that hold only comments.
-func decodeObjects(stream []byte) ([]*unstructured.Unstructured, error) {
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(stream)))
-	var objs []*unstructured.Unstructured
-	for {
-		doc, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			return objs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		js, err := yaml.YAMLToJSON(doc)
-		if err != nil {
-			return nil, fmt.Errorf("%w in document:\n%s", err, doc)
-		}
-		if s := strings.TrimSpace(string(js)); s == "null" || s == "" || s == "{}" {
-			continue
-		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(js); err != nil {
-			return nil, fmt.Errorf("%w in document:\n%s", err, doc)
-		}
-		objs = append(objs, u)
-	}
 }
 
 func describe(o *unstructured.Unstructured) string {
@@ -185,7 +152,7 @@ func generatedManagerRules() []rbacv1.PolicyRule {
 	path := filepath.Join(repoRoot, "config", "rbac", "role.yaml")
 	data, err := os.ReadFile(path)
 	Expect(err).NotTo(HaveOccurred())
-	objs, err := decodeObjects(data)
+	objs, err := testutil.DecodeObjects(data)
 	Expect(err).NotTo(HaveOccurred(), "decoding %s", path)
 	roles := ofKind(objs, "ClusterRole")
 	Expect(roles).To(HaveLen(1), "%s holds one ClusterRole", path)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cjm-dev/journey-operator/internal/testutil"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -23,7 +24,7 @@ func generatedWebhooks() (admissionregistrationv1.MutatingWebhookConfiguration, 
 	path := filepath.Join(repoRoot, "config", "webhook", "manifests.yaml")
 	data, err := os.ReadFile(path)
 	Expect(err).NotTo(HaveOccurred())
-	objs, err := decodeObjects(data)
+	objs, err := testutil.DecodeObjects(data)
 	Expect(err).NotTo(HaveOccurred())
 	muts, vals := ofKind(objs, "MutatingWebhookConfiguration"), ofKind(objs, "ValidatingWebhookConfiguration")
 	Expect(muts).To(HaveLen(1), path)

@@ -1,21 +1,14 @@
 package peers_test
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
-	"fmt"
-	"io"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/cjm-dev/journey-operator/internal/testutil"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 )
 
 // repoRoot is where charts/ and config/ live.
@@ -49,38 +42,11 @@ func renderChart(t *testing.T, values map[string]any) []*unstructured.Unstructur
 	if err != nil {
 		t.Fatalf("rendering the chart with %v: %v", values, err)
 	}
-	objs, err := decodeObjects([]byte(rel.Manifest))
+	objs, err := testutil.DecodeObjects([]byte(rel.Manifest))
 	if err != nil {
 		t.Fatalf("decoding the rendered chart: %v", err)
 	}
 	return objs
-}
-
-// decodeObjects splits a multi-document YAML stream into objects.
-func decodeObjects(stream []byte) ([]*unstructured.Unstructured, error) {
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(stream)))
-	var objs []*unstructured.Unstructured
-	for {
-		doc, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			return objs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		js, err := yaml.YAMLToJSON(doc)
-		if err != nil {
-			return nil, fmt.Errorf("%w in document:\n%s", err, doc)
-		}
-		if s := strings.TrimSpace(string(js)); s == "null" || s == "" || s == "{}" {
-			continue
-		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(js); err != nil {
-			return nil, fmt.Errorf("%w in document:\n%s", err, doc)
-		}
-		objs = append(objs, u)
-	}
 }
 
 // ofKind returns the rendered objects of one kind.

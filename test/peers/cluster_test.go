@@ -204,7 +204,7 @@ func readManifests(t *testing.T, path string) []*unstructured.Unstructured {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := decodeObjects(data)
+	objs, err := testutil.DecodeObjects(data)
 	if err != nil {
 		t.Fatalf("decoding %s: %v", path, err)
 	}

@@ -20,8 +20,6 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/cmd/cmdflag"
 	"github.com/cjm-dev/journey-operator/internal/cmd/httpserver"
 	"github.com/cjm-dev/journey-operator/internal/consumer"
-	"github.com/cjm-dev/journey-operator/internal/expr"
-	"github.com/cjm-dev/journey-operator/internal/pipeline"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
 )
@@ -30,49 +28,29 @@ import (
 func Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
 	listen := fs.String("listen", ":8080", "address to serve /metrics and the probes on")
-	config := fs.String("config", "", "the source's run configuration (config.json), as the controller renders it")
-	dir := fs.String("f", "", "folder of manifests (instead of --config)")
-	name := fs.String("source", "", "with -f: the stream TouchpointSource to consume")
-	dsn := fs.String("store", os.Getenv(runconfig.StoreDSNEnv), "store DSN; default $"+runconfig.StoreDSNEnv)
-	secretsDir := fs.String("secrets-dir", runconfig.SecretsDir, "with --config: where referenced Secrets are mounted")
+	source := cmdflag.NewSourceFlags(fs, "stream")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, secrets, err := cmdflag.Source(*config, *dir, *name, *secretsDir)
+	sv, err := source.Open(ctx, func(cfg runconfig.Source) error {
+		if cfg.Spec.Stream == nil || cfg.Spec.Stream.Kafka == nil {
+			return fmt.Errorf("source %s/%s has no spec.stream.kafka: `journey consume` runs stream sources only", cfg.Namespace, cfg.Name)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if cfg.Spec.Stream == nil || cfg.Spec.Stream.Kafka == nil {
-		return fmt.Errorf("source %s/%s has no spec.stream.kafka: `journey consume` runs stream sources only", cfg.Namespace, cfg.Name)
-	}
-	if *dsn == "" {
-		return fmt.Errorf("no store: pass --store or set %s", runconfig.StoreDSNEnv)
-	}
-	opened, err := store.Open(ctx, *dsn)
-	if err != nil {
-		return err
-	}
-	defer opened.Close()
-	st, ok := opened.(store.StreamStore)
+	defer sv.Store.Close()
+	st, ok := sv.Store.(store.StreamStore)
 	if !ok {
-		return fmt.Errorf("the store %T cannot keep stream offsets", opened)
+		return fmt.Errorf("the store %T cannot keep stream offsets", sv.Store)
 	}
-	env, err := expr.NewEnv()
-	if err != nil {
-		return err
-	}
-	p, err := pipeline.New(env, cfg)
-	if err != nil {
-		return err
-	}
-	_, hash, err := runconfig.Encode(cfg)
-	if err != nil {
-		return err
-	}
+	cfg := sv.Source
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	c, err := consumer.New(consumer.Options{Source: cfg, Hash: hash, Pipeline: p, Store: st, Secrets: secrets,
+	c, err := consumer.New(consumer.Options{Source: cfg, Hash: sv.Hash, Pipeline: sv.Pipeline, Store: st, Secrets: sv.Secrets,
 		Registerer: reg, Log: log, Now: time.Now})
 	if err != nil {
 		return err

@@ -15,51 +15,31 @@ import (
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/cmd/cmdflag"
 	"github.com/cjm-dev/journey-operator/internal/cmd/httpserver"
-	"github.com/cjm-dev/journey-operator/internal/expr"
-	"github.com/cjm-dev/journey-operator/internal/pipeline"
 	"github.com/cjm-dev/journey-operator/internal/receiver"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
-	"github.com/cjm-dev/journey-operator/internal/store"
 )
 
 // Run parses args and serves until ctx is done.
 func Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
 	listen := fs.String("listen", ":8080", "address to serve on")
-	config := fs.String("config", "", "the source's run configuration (config.json), as the controller renders it")
-	dir := fs.String("f", "", "folder of manifests (instead of --config)")
-	name := fs.String("source", "", "with -f: the webhook TouchpointSource to serve")
-	dsn := fs.String("store", os.Getenv(runconfig.StoreDSNEnv), "store DSN; default $"+runconfig.StoreDSNEnv)
-	secretsDir := fs.String("secrets-dir", runconfig.SecretsDir, "with --config: where referenced Secrets are mounted")
+	source := cmdflag.NewSourceFlags(fs, "webhook")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, secrets, err := cmdflag.Source(*config, *dir, *name, *secretsDir)
+	sv, err := source.Open(ctx, func(cfg runconfig.Source) error {
+		if cfg.Spec.Webhook == nil {
+			return fmt.Errorf("source %s/%s has no spec.webhook: `journey receive` serves webhook sources only", cfg.Namespace, cfg.Name)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if *dsn == "" {
-		return fmt.Errorf("no store: pass --store or set %s", runconfig.StoreDSNEnv)
-	}
-	st, err := store.Open(ctx, *dsn)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	env, err := expr.NewEnv()
-	if err != nil {
-		return err
-	}
-	p, err := pipeline.New(env, cfg)
-	if err != nil {
-		return err
-	}
-	_, hash, err := runconfig.Encode(cfg)
-	if err != nil {
-		return err
-	}
+	defer sv.Store.Close()
+	cfg := sv.Source
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	r, err := receiver.New(cfg, hash, p, st, secrets, time.Now, log)
+	r, err := receiver.New(cfg, sv.Hash, sv.Pipeline, sv.Store, sv.Secrets, time.Now, log)
 	if err != nil {
 		return err
 	}
