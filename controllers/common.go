@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -91,15 +92,27 @@ func (d *Deps) apply(ctx context.Context, obj client.Object) error {
 // cache may not hold it yet (its creation does not wake the controller
 // again), so a missing one is looked at again shortly rather than failing.
 func (d *Deps) appliedDeployment(ctx context.Context, namespace, name string) (*appsv1.Deployment, ctrl.Result, error) {
-	var dep appsv1.Deployment
-	err := d.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &dep)
+	return applied[appsv1.Deployment](ctx, d, namespace, name)
+}
+
+// appliedStatefulSet is appliedDeployment for a StatefulSet.
+func (d *Deps) appliedStatefulSet(ctx context.Context, namespace, name string) (*appsv1.StatefulSet, ctrl.Result, error) {
+	return applied[appsv1.StatefulSet](ctx, d, namespace, name)
+}
+
+func applied[T any, P interface {
+	*T
+	client.Object
+}](ctx context.Context, d *Deps, namespace, name string) (P, ctrl.Result, error) {
+	obj := P(new(T))
+	err := d.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, obj)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, ctrl.Result{RequeueAfter: time.Second}, nil
 	case err != nil:
-		return nil, ctrl.Result{}, failedf(ReasonReadFailed, err, "reading Deployment %s", name)
+		return nil, ctrl.Result{}, failedf(ReasonReadFailed, err, "reading %s %s", reflect.TypeFor[T]().Name(), name)
 	}
-	return &dep, ctrl.Result{}, nil
+	return obj, ctrl.Result{}, nil
 }
 
 // deleteIfExists removes an owned object that the spec no longer asks for.
@@ -220,6 +233,16 @@ func deploymentAvailable(dep *appsv1.Deployment) bool {
 		}
 	}
 	return false
+}
+
+// statefulSetAvailable reports whether a StatefulSet has rolled out its
+// spec and every pod is available.
+func statefulSetAvailable(s *appsv1.StatefulSet) bool {
+	if s.Status.ObservedGeneration < s.Generation {
+		return false
+	}
+	want := ptrInt32(s.Spec.Replicas)
+	return s.Status.AvailableReplicas >= want && s.Status.UpdatedReplicas >= want
 }
 
 func ptrInt32(p *int32) int32 {

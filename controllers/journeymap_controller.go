@@ -17,9 +17,10 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/validate"
 )
 
-// JourneyMapReconciler runs each map's evaluator: a Deployment + Service
-// configured through a ConfigMap with the map and its resolved sources, and
-// a Role that lets the evaluator patch only this map's status.
+// JourneyMapReconciler runs each map's evaluator: a Deployment (a
+// StatefulSet, one pod per shard, when spec.evaluation.shards is above 1)
+// + Service configured through a ConfigMap with the map and its resolved
+// sources, and a Role that lets the evaluator patch only this map's status.
 type JourneyMapReconciler struct {
 	Deps
 }
@@ -39,6 +40,7 @@ func (r *JourneyMapReconciler) SetupWithManager(mgr ctrl.Manager, workers int) e
 		Owns(&rbacv1.Role{}, ownedChanges).
 		Owns(&rbacv1.RoleBinding{}, ownedChanges).
 		Owns(&appsv1.Deployment{}, ownedChanges).
+		Owns(&appsv1.StatefulSet{}, ownedChanges).
 		Owns(&corev1.Service{}, ownedChanges).
 		Watches(&v1alpha1.TouchpointSource{}, selectorsOf(r.Client, func() client.ObjectList { return &v1alpha1.JourneyMapList{} }), specOrLabelsChanged).
 		WithOptions(controllerOptions(workers)).
@@ -67,7 +69,11 @@ func (r *JourneyMapReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 func (r *JourneyMapReconciler) reconcile(ctx context.Context, jm *v1alpha1.JourneyMap) (ctrl.Result, error) {
 	names := render.NamesForJourney(jm.Name)
 	jm.Status.StageCount = int32(len(jm.Spec.Stages))
-	jm.Status.Workload = &v1alpha1.WorkloadReference{Kind: "Deployment", Name: names.Deployment, Service: names.Service}
+	kind := "Deployment"
+	if jm.Spec.ShardCount() > 1 {
+		kind = "StatefulSet"
+	}
+	jm.Status.Workload = &v1alpha1.WorkloadReference{Kind: kind, Name: names.Deployment, Service: names.Service}
 	if req := jm.Annotations[v1alpha1.RequestedAtAnnotation]; req != "" {
 		jm.Status.LastHandledRequestedAt = req
 	}
@@ -84,13 +90,24 @@ func (r *JourneyMapReconciler) reconcile(ctx context.Context, jm *v1alpha1.Journ
 	if err != nil {
 		return ctrl.Result{}, failed(ReasonRenderFailed, err)
 	}
+	// One workload kind at a time: the other, left from before the number
+	// of shards changed, goes.
+	var workload, other client.Object = render.EvaluatorDeployment(jm, hash, r.Render), &appsv1.StatefulSet{}
+	if kind == "StatefulSet" {
+		workload, other = render.EvaluatorStatefulSet(jm, hash, r.Render), &appsv1.Deployment{}
+	}
 	for _, obj := range []client.Object{
 		render.EvaluatorServiceAccount(jm), render.EvaluatorRole(jm), render.EvaluatorRoleBinding(jm), cm,
-		render.EvaluatorDeployment(jm, hash, r.Render), render.EvaluatorService(jm),
+		workload, render.EvaluatorService(jm),
 	} {
 		if err := r.apply(ctx, obj); err != nil {
 			return ctrl.Result{}, err
 		}
+	}
+	other.SetNamespace(jm.Namespace)
+	other.SetName(names.Deployment)
+	if err := r.deleteIfCached(ctx, other); err != nil {
+		return ctrl.Result{}, err
 	}
 
 	refs := append(render.JourneySecretRefs(jm.Spec), render.JourneyStore(r.Render))
@@ -107,16 +124,32 @@ func (r *JourneyMapReconciler) reconcile(ctx context.Context, jm *v1alpha1.Journ
 		return ctrl.Result{}, nil
 	}
 	if jm.Spec.Suspend {
-		conditions.MarkReady(jm, ReasonSuspended, "suspended: evaluator Deployment %s scaled to zero; nothing is evaluated or fires", names.Deployment)
+		conditions.MarkReady(jm, ReasonSuspended, "suspended: evaluator %s %s scaled to zero; nothing is evaluated or fires", kind, names.Deployment)
 		return ctrl.Result{}, nil
 	}
-	dep, res, err := r.appliedDeployment(ctx, jm.Namespace, names.Deployment)
-	if dep == nil || !deploymentAvailable(dep) {
-		conditions.MarkReconciling(jm, ReasonWorkloadUnavailable, "waiting for Deployment %s to become available", names.Deployment)
+	available, res, err := r.evaluatorAvailable(ctx, jm, kind)
+	if !available {
+		conditions.MarkReconciling(jm, ReasonWorkloadUnavailable, "waiting for %s %s to become available", kind, names.Deployment)
 		return res, err
+	}
+	if shards := jm.Spec.ShardCount(); shards > 1 {
+		conditions.MarkReady(jm, ReasonApplied, "evaluator %s is available, %d shards; %d stages over %d sources", names.Deployment, shards, len(jm.Spec.Stages), len(sources))
+		return ctrl.Result{}, nil
 	}
 	conditions.MarkReady(jm, ReasonApplied, "evaluator %s is available; %d stages over %d sources", names.Deployment, len(jm.Spec.Stages), len(sources))
 	return ctrl.Result{}, nil
+}
+
+// evaluatorAvailable says whether the map's evaluator workload has rolled
+// out and is available.
+func (r *JourneyMapReconciler) evaluatorAvailable(ctx context.Context, jm *v1alpha1.JourneyMap, kind string) (bool, ctrl.Result, error) {
+	name := render.NamesForJourney(jm.Name).Deployment
+	if kind == "StatefulSet" {
+		sts, res, err := r.appliedStatefulSet(ctx, jm.Namespace, name)
+		return sts != nil && statefulSetAvailable(sts), res, err
+	}
+	dep, res, err := r.appliedDeployment(ctx, jm.Namespace, name)
+	return dep != nil && deploymentAvailable(dep), res, err
 }
 
 // sources returns, in name order, the TouchpointSources the map selects.

@@ -28,6 +28,7 @@ func CacheByObject() map[client.Object]cache.ByObject {
 		&corev1.Service{}:               managed,
 		&corev1.Pod{}:                   managed,
 		&appsv1.Deployment{}:            managed,
+		&appsv1.StatefulSet{}:           managed,
 		&batchv1.CronJob{}:              managed,
 		&batchv1.Job{}:                  managed,
 		&policyv1.PodDisruptionBudget{}: managed,

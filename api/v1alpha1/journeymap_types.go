@@ -82,6 +82,32 @@ type JourneyMapSpec struct {
 	// Suspend scales the evaluator to zero: nothing is evaluated or fires.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// Evaluation is how the map's evaluation is run.
+	// +optional
+	Evaluation *Evaluation `json:"evaluation,omitempty"`
+}
+
+// Evaluation is how a map's evaluation is run.
+type Evaluation struct {
+	// Shards is how many evaluators share the map's users, each evaluating
+	// those a stable hash of their ID gives it and delivering their alerts
+	// and surveys; shard 0 merges every shard's figures, judges the
+	// Journey-scoped alerts, writes the status and serves the page (the
+	// journey; no drill-down into users above one shard). Above 1 the
+	// evaluators are a StatefulSet, one pod per shard. Defaults to 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=64
+	Shards *int32 `json:"shards,omitempty"`
+}
+
+// ShardCount is the map's number of shards (1 when not set).
+func (s *JourneyMapSpec) ShardCount() int {
+	if s.Evaluation == nil || s.Evaluation.Shards == nil || *s.Evaluation.Shards < 1 {
+		return 1
+	}
+	return int(*s.Evaluation.Shards)
 }
 
 // Prediction configures the churn model.

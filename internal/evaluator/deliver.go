@@ -28,12 +28,14 @@ type delivery struct {
 	saved map[string][]byte
 }
 
-// restoreDelivery loads the delivery state a previous process saved.
-func (e *Evaluator) restoreDelivery(ctx context.Context) error {
+// restoreDelivery loads the delivery state a previous process saved, or
+// the survey cooldowns of its users from the previous layout of shards
+// (prev, 0: none) when this one has none yet.
+func (e *Evaluator) restoreDelivery(ctx context.Context, prev int) error {
 	d := e.delivery
 	d.saved = map[string][]byte{}
 	for key, imp := range map[string]func([]byte) error{notifyStateKey: d.notifier.Import, cooldownStateKey: d.cooldown.Import} {
-		doc, err := e.store.LoadState(ctx, e.id(), key)
+		doc, err := e.store.LoadState(ctx, e.stateID(), key)
 		if err != nil {
 			return err
 		}
@@ -41,6 +43,11 @@ func (e *Evaluator) restoreDelivery(ctx context.Context) error {
 			return err
 		}
 		d.saved[key] = doc
+		if doc == nil && key == cooldownStateKey && prev > 0 {
+			if err := e.inheritCooldowns(ctx, prev, d.cooldown); err != nil {
+				return err
+			}
+		}
 	}
 	doc, err := e.store.LoadState(ctx, e.id(), sinceStateKey)
 	if err != nil {
@@ -99,7 +106,7 @@ func (e *Evaluator) deliver(ctx context.Context, snap *journey.Snapshot, users *
 		if bytes.Equal(doc, d.saved[key]) {
 			continue
 		}
-		if err := e.store.SaveState(ctx, e.id(), key, doc); err != nil {
+		if err := e.store.SaveState(ctx, e.stateID(), key, doc); err != nil {
 			return err
 		}
 		d.saved[key] = doc

@@ -13,9 +13,10 @@ import (
 
 // newDrill is the map's drill-down, when its page is enabled: it reads
 // every user's segments and revenue once when the evaluator starts, then
-// only the users whose events changed.
-func newDrill(cfg runconfig.Journey, eng *journey.Engine, st store.Store) *drill.Index {
-	if d := cfg.Spec.Dashboard; d != nil && !d.Enabled {
+// only the users whose events changed. A sharded evaluation has none: no
+// evaluator holds every user (its page shows the merged journey).
+func newDrill(cfg runconfig.Journey, eng *journey.Engine, st store.Store, shard journey.Shard) *drill.Index {
+	if d := cfg.Spec.Dashboard; (d != nil && !d.Enabled) || shard.Count > 1 {
 		return nil
 	}
 	sources := make([]drill.Source, len(cfg.Sources))
@@ -68,6 +69,9 @@ func (e *Evaluator) DrillHandler() http.Handler { return e.drill.Handler() }
 func (e *Evaluator) pageSnapshot(filters url.Values) (journey.Snapshot, error) {
 	if len(filters["segment"]) == 0 {
 		return e.Last(), nil
+	}
+	if e.drill == nil {
+		return journey.Snapshot{}, errNoDrill
 	}
 	f, err := e.drill.ParseFilters(filters)
 	if err != nil {

@@ -42,6 +42,7 @@ type Evaluator struct {
 	cfg     runconfig.Journey
 	store   store.Store
 	engine  *journey.Engine
+	shard   journey.Shard
 	status  StatusWriter
 	metrics *Metrics
 	now     func() time.Time
@@ -60,10 +61,12 @@ type Evaluator struct {
 	// replaces every saved one.
 	replaceSaved bool
 
-	mu       sync.Mutex
-	mem      journey.AlertMemory
-	restored bool
-	last     journey.Snapshot
+	mu  sync.Mutex
+	mem journey.AlertMemory
+	// memUnsaved: the alert memory is not in the store yet.
+	memUnsaved bool
+	restored   bool
+	last       journey.Snapshot
 
 	// prediction is the churn model's last training, trained at trainedAt;
 	// risks its scores.
@@ -94,12 +97,22 @@ type Options struct {
 	HTTPClient *http.Client
 	// GeneratorURL links alerts back to the journey map page.
 	GeneratorURL string
+	// Shard is the users this evaluator evaluates, when the map's
+	// evaluation is sharded (zero: all of them). See shard.go.
+	Shard journey.Shard
 }
 
 // New compiles the map. status may be nil (no cluster).
 func New(env *expr.Env, cfg runconfig.Journey, st store.Store, status StatusWriter, reg prometheus.Registerer, now func() time.Time, log logr.Logger, o Options) (*Evaluator, error) {
 	eng, err := journey.NewEngine(env, cfg.Spec)
 	if err != nil {
+		return nil, err
+	}
+	shard := o.Shard
+	if shard.Count == 0 {
+		shard = journey.Unsharded
+	}
+	if err := eng.SetShard(shard); err != nil {
 		return nil, err
 	}
 	m, err := newMetrics(reg, cfg.Namespace, cfg.Name)
@@ -116,9 +129,9 @@ func New(env *expr.Env, cfg runconfig.Journey, st store.Store, status StatusWrit
 		feedback: notify.NewFeedback(no),
 		cooldown: notify.NewCooldown(),
 	}
-	return &Evaluator{cfg: cfg, store: st, engine: eng, status: status, metrics: m, now: now, log: log, delivery: d, unsaved: map[string]bool{},
+	return &Evaluator{cfg: cfg, store: st, engine: eng, shard: shard, status: status, metrics: m, now: now, log: log, delivery: d, unsaved: map[string]bool{},
 		last:  journey.Snapshot{Namespace: cfg.Namespace, Name: cfg.Name},
-		drill: newDrill(cfg, eng, st), refreshAll: true}, nil
+		drill: newDrill(cfg, eng, st, shard), refreshAll: true}, nil
 }
 
 // Last is the newest snapshot (empty before the first evaluation).
@@ -156,11 +169,32 @@ func (e *Evaluator) Evaluate(ctx context.Context) (journey.Snapshot, error) {
 	}
 	users := e.users
 	e.train(ctx, sources)
+	now := e.now()
 	e.mu.Lock()
-	snap, mem := e.engine.Snapshot(e.cfg.Namespace, e.cfg.Name, users, e.now(), e.mem)
+	own := e.engine.PartialWhere(users, nil, true)
+	mem := e.engine.JudgeUserAlerts(&own, users, now, e.mem)
+	e.mu.Unlock()
+	// The Journey-scoped alerts are judged on every user's figures: this
+	// evaluator's own, unless sharded; then the merging shard's merge of
+	// every shard's, and the other shards judge none.
+	others, err := e.otherShards(ctx)
+	if err != nil {
+		return journey.Snapshot{}, err
+	}
+	whole, err := e.engine.Merge(append(others, own)...)
+	if err != nil {
+		return journey.Snapshot{}, err
+	}
+	snap, journeyMem := e.engine.SnapshotOf(e.cfg.Namespace, e.cfg.Name, whole, now, e.mem)
+	if e.shard.Merges() {
+		maps.Copy(mem, journeyMem)
+	} else {
+		snap = withoutJourneyAlerts(snap)
+	}
 	snap.Prediction = e.prediction
-	changed := !maps.EqualFunc(mem, e.mem, time.Time.Equal)
-	e.mem = mem
+	e.mu.Lock()
+	changed := e.memUnsaved || !maps.EqualFunc(mem, e.mem, time.Time.Equal)
+	e.mem, e.memUnsaved = mem, false
 	e.mu.Unlock()
 	if changed {
 		// Pending alerts keep waiting out `for`, and firing ones stay firing,
@@ -169,20 +203,35 @@ func (e *Evaluator) Evaluate(ctx context.Context) (journey.Snapshot, error) {
 		if err != nil {
 			return journey.Snapshot{}, err
 		}
-		if err := e.store.SaveState(ctx, e.id(), alertStateKey, doc); err != nil {
+		if err := e.store.SaveState(ctx, e.stateID(), alertStateKey, doc); err != nil {
 			return journey.Snapshot{}, err
 		}
 	}
 	snap.Sources = e.sourceStates(ctx)
-	if err := e.deliver(ctx, &snap, users); err != nil {
+	// Each evaluator delivers its own users' alerts and surveys.
+	sent := ownAlerts(snap, own)
+	if err := e.deliver(ctx, &sent, users); err != nil {
 		return snap, err
 	}
+	own.Feedback = sent.Feedback
+	if err := e.publishShard(ctx, own); err != nil {
+		return snap, err
+	}
+	if whole, err = e.engine.Merge(append(others, own)...); err != nil {
+		return snap, err
+	}
+	snap.Feedback = whole.Feedback
 	e.noteResolved(e.Last(), snap)
 	e.publishDrill(ctx, users, snap)
 	e.measureKPIs(ctx, &snap)
 	e.mu.Lock()
 	e.last = snap
 	e.mu.Unlock()
+	if !e.shard.Merges() {
+		e.metrics.duration.Observe(time.Since(start).Seconds())
+		e.metrics.evaluations.Inc()
+		return snap, nil
+	}
 	e.metrics.observe(snap, time.Since(start))
 	if e.status != nil {
 		if err := e.status.Apply(ctx, snap); err != nil {
@@ -261,7 +310,7 @@ func (e *Evaluator) loadUsers(ctx context.Context) error {
 	if !e.engine.Persistent() {
 		return nil
 	}
-	doc, err := e.store.LoadState(ctx, e.id(), usersStateKey)
+	doc, err := e.store.LoadState(ctx, e.stateID(), usersStateKey)
 	if err != nil || doc == nil {
 		return err
 	}
@@ -271,7 +320,7 @@ func (e *Evaluator) loadUsers(ctx context.Context) error {
 		return nil
 	}
 	users := e.engine.NewUsers()
-	err = e.store.LoadUserStates(ctx, e.id(), func(user string, state []byte) error {
+	err = e.store.LoadUserStates(ctx, e.stateID(), func(user string, state []byte) error {
 		u, err := e.engine.UnmarshalState(user, state)
 		if err != nil {
 			return err
@@ -313,7 +362,7 @@ func (e *Evaluator) Persist(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := e.store.SaveUserStates(ctx, e.id(), states, replace, usersStateKey, doc); err != nil {
+	if err := e.store.SaveUserStates(ctx, e.stateID(), states, replace, usersStateKey, doc); err != nil {
 		return err
 	}
 	clear(e.unsaved)
@@ -323,6 +372,11 @@ func (e *Evaluator) Persist(ctx context.Context) error {
 
 func (e *Evaluator) id() string { return e.cfg.Namespace + "/" + e.cfg.Name }
 
+// stateID is where the evaluator's own state lives in the store: its
+// users' states, alert memory and delivery records, apart from other
+// shards'.
+func (e *Evaluator) stateID() string { return shardStateID(e.id(), e.shard) }
+
 // restore loads the alert state saved by a previous process, once.
 func (e *Evaluator) restore(ctx context.Context) error {
 	e.mu.Lock()
@@ -330,17 +384,34 @@ func (e *Evaluator) restore(ctx context.Context) error {
 	if e.restored {
 		return nil
 	}
-	doc, err := e.store.LoadState(ctx, e.id(), alertStateKey)
+	prev, err := e.previousLayout(ctx)
 	if err != nil {
 		return err
 	}
-	if doc != nil {
-		if err := json.Unmarshal(doc, &e.mem); err != nil {
-			return fmt.Errorf("alert state of %s: %w", e.id(), err)
-		}
+	doc, err := e.store.LoadState(ctx, e.stateID(), alertStateKey)
+	if err != nil {
+		return err
 	}
-	if err := e.restoreDelivery(ctx); err != nil {
-		return fmt.Errorf("delivery state of %s: %w", e.id(), err)
+	switch {
+	case doc != nil:
+		if err := json.Unmarshal(doc, &e.mem); err != nil {
+			return fmt.Errorf("alert state of %s: %w", e.stateID(), err)
+		}
+	case prev > 0:
+		if e.mem, err = e.inheritAlerts(ctx, prev); err != nil {
+			return err
+		}
+		fallthrough
+	default:
+		// Saved at the first evaluation, even empty: a layout with state is
+		// never taken over again.
+		e.memUnsaved = true
+	}
+	if err := e.restoreDelivery(ctx, prev); err != nil {
+		return fmt.Errorf("delivery state of %s: %w", e.stateID(), err)
+	}
+	if err := e.recordLayout(ctx, prev); err != nil {
+		return err
 	}
 	e.restored = true
 	return nil

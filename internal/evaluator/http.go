@@ -1,6 +1,8 @@
 package evaluator
 
 import (
+	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,7 +27,18 @@ func (e *Evaluator) Handler(g prometheus.Gatherer) http.Handler {
 	})
 	if d := e.cfg.Spec.Dashboard; d == nil || d.Enabled {
 		mux.Handle("/", dashboard.LiveHandler(dashboard.LiveOptions{Snapshot: e.pageSnapshot, Segments: e.cfg.Spec.Segments}))
-		mux.Handle("/api/", e.DrillHandler())
+		if e.drill != nil {
+			mux.Handle("/api/", e.DrillHandler())
+		} else {
+			mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusNotImplemented)
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": errNoDrill.Error()})
+			})
+		}
 	}
 	return mux
 }
+
+// errNoDrill: a sharded evaluation has no drill-down (see newDrill).
+var errNoDrill = errors.New("a sharded evaluation (spec.evaluation.shards above 1) serves the journey, not its drill-down: no evaluator holds every user")

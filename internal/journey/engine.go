@@ -61,6 +61,8 @@ type Engine struct {
 	// kept when some stage or alert reads them (readsRisk).
 	risks     map[string]float64
 	readsRisk bool
+	// shard is the users evaluated (see SetShard).
+	shard Shard
 }
 
 // ReadsChurnRisk says whether a stage or alert reads user.churnRisk.
@@ -80,7 +82,7 @@ func NewEngine(env *expr.Env, spec v1alpha1.JourneyMapSpec) (*Engine, error) {
 		return nil, fmt.Errorf("a journey map has at most 64 stages, this one %d", len(spec.Stages))
 	}
 	e := &Engine{env: env, spec: spec, window: 336 * time.Hour, bounded: true, sumTouchpoints: map[string]bool{},
-		eventFields: map[string]bool{}}
+		eventFields: map[string]bool{}, shard: Unsharded}
 	if spec.ConversionWindow != nil {
 		e.window = spec.ConversionWindow.Duration
 	}

@@ -6,8 +6,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"hash/maphash"
 	"math"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -23,14 +23,12 @@ import (
 // (store.ScanSlices: the database does not sort), keeps of each event only
 // what the engine reads, and orders each user's events itself. The users
 // are split into parts by a hash of their ID; readers put each event into
-// its user's part, then workers sort and evaluate one part at a time.
+// its user's part (in a scratch file, see spill.go), then workers sort and
+// evaluate one part at a time.
 //
 // Sorting ten million events by user in the database took most of a full
 // evaluation, with nothing else to do meanwhile; here the reading is spread
 // over the cores and the sorting over parts small enough for the caches.
-
-// fullParts is how many parts the users are split into.
-const fullParts = 64
 
 // compactEvent is an event as a full evaluation keeps it until its user is
 // evaluated. Users are told apart by a hash of their ID first, so neither
@@ -40,7 +38,7 @@ type compactEvent struct {
 	user    uint64 // hash of the user's ID, which is at the start of data
 	kind    uint16 // index in the evaluation's kinds
 	flags   uint16
-	data    uint32 // offset in its part's data of the rest: see fullEval.keep
+	data    uint32 // offset of the rest in its part's records: see fullEval.keep
 }
 
 const (
@@ -52,57 +50,14 @@ const (
 // eventKey is the fields with few distinct values, kept once per kind.
 type eventKey struct{ source, touchpoint, system, typ, currency string }
 
-// userPart is the users of one part and their events, in blocks that are
-// filled and never moved: growing one slice would copy it over and over.
-// An event's data is in one block: compactEvent.data is the block's index
-// times dataBlock plus the offset in the block.
-type userPart struct {
-	mu     sync.Mutex
-	events [][]compactEvent
-	data   [][]byte
-	states []UserState
-}
-
-const (
-	eventBlock = 1 << 13
-	dataBlock  = 1 << 20
-	maxBlocks  = 1 << 12 // of data, in a uint32 with the offset
-)
-
-// put adds an event with its data.
-func (p *userPart) put(c compactEvent, data []byte) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	last := len(p.data) - 1
-	if last < 0 || len(p.data[last])+len(data) > dataBlock {
-		if len(p.data) == maxBlocks {
-			return fmt.Errorf("a full evaluation keeps at most %d GiB of event data per part of the users: too many events", maxBlocks*dataBlock>>30)
-		}
-		// An event's data starts within dataBlock of its block's start; a
-		// larger one has a block of its own.
-		p.data = append(p.data, make([]byte, 0, max(dataBlock, len(data))))
-		last++
-	}
-	c.data = uint32(last*dataBlock + len(p.data[last]))
-	p.data[last] = append(p.data[last], data...)
-	if n := len(p.events); n == 0 || len(p.events[n-1]) == eventBlock {
-		p.events = append(p.events, make([]compactEvent, 0, eventBlock))
-	}
-	n := len(p.events) - 1
-	p.events[n] = append(p.events[n], c)
-	return nil
-}
-
-// dataOf is an event's data.
-func (p *userPart) dataOf(c *compactEvent) []byte {
-	return p.data[c.data/dataBlock][c.data%dataBlock:]
-}
-
 // fullEval is one full evaluation's reading state.
 type fullEval struct {
-	e     *Engine
-	hash  func(user string) uint64
-	parts [fullParts]userPart
+	e    *Engine
+	hash func(user string) uint64
+	// parts are the users by their hash's low bits, partBits of them.
+	parts    []userPart
+	partBits int
+	spill    *spill
 
 	kindMu sync.Mutex
 	kinds  map[eventKey]uint16
@@ -115,11 +70,11 @@ type fullEval struct {
 	valueSeries map[string][]int
 }
 
-// EvaluateStore evaluates every user of the sources' events in the store
-// ingested up to sequence upTo (see store.LatestSeq).
+// EvaluateStore evaluates every user (of the engine's shard) of the
+// sources' events in the store ingested up to sequence upTo (see
+// store.LatestSeq).
 func (e *Engine) EvaluateStore(ctx context.Context, st store.Store, sources []string, upTo int64) (*Users, error) {
-	seed := maphash.MakeSeed()
-	return e.evaluateStore(ctx, st, sources, upTo, func(user string) uint64 { return maphash.String(seed, user) })
+	return e.evaluateStore(ctx, st, sources, upTo, UserHash)
 }
 
 // evaluateStore is EvaluateStore with the hash of user IDs given.
@@ -137,21 +92,36 @@ func (e *Engine) evaluateStore(ctx context.Context, st store.Store, sources []st
 	if upTo <= 0 {
 		return e.NewUsers(), nil
 	}
+	var err error
+	parts := spillParts(upTo)
+	f.parts, f.partBits = make([]userPart, parts), bits.TrailingZeros(uint(parts))
+	if f.spill, err = newSpill(parts); err != nil {
+		return nil, err
+	}
+	defer f.spill.Close()
 	workers := max(1, runtime.GOMAXPROCS(0))
 	q := e.query(sources)
 	q.UpToSeq = upTo
 	// A slice more than cores: a reader and the database process serving
 	// it each wait on the other at times, and the spare one fills in.
 	readers := make([]fullReader, workers+1)
-	err := st.ScanSlices(ctx, q, len(readers), func(slice int, ev *store.Event, attrs []byte) error {
+	err = st.ScanSlices(ctx, q, len(readers), func(slice int, ev *store.Event, attrs []byte) error {
 		return f.keep(&readers[slice], ev, attrs)
 	})
 	if err != nil {
 		return nil, err
 	}
+	for i := range f.parts {
+		if err := f.parts[i].flush(f.spill); err != nil {
+			return nil, err
+		}
+		f.parts[i].buf = nil
+	}
 
+	us := &Users{e: e}
+	var usMu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
-	next := make(chan *userPart, fullParts)
+	next := make(chan *userPart, len(f.parts))
 	for i := range f.parts {
 		next <- &f.parts[i]
 	}
@@ -166,6 +136,12 @@ func (e *Engine) evaluateStore(ctx context.Context, st store.Store, sources []st
 				if err := w.evaluate(p); err != nil {
 					return err
 				}
+				usMu.Lock()
+				for _, u := range w.states {
+					us.append(u)
+				}
+				usMu.Unlock()
+				clear(w.states)
 			}
 			return nil
 		})
@@ -173,18 +149,7 @@ func (e *Engine) evaluateStore(ctx context.Context, st store.Store, sources []st
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	n := 0
-	for i := range f.parts {
-		n += len(f.parts[i].states)
-	}
-	us := &Users{e: e, list: make([]UserState, 0, n), index: make(map[string]int, n)}
-	for i := range f.parts {
-		for _, u := range f.parts[i].states {
-			us.index[u.User] = len(us.list)
-			us.list = append(us.list, u)
-		}
-		f.parts[i].states = nil
-	}
+	us.reindex()
 	return us, nil
 }
 
@@ -225,6 +190,9 @@ func (f *fullEval) keep(r *fullReader, ev *store.Event, attrs []byte) error {
 		return err
 	}
 	user := f.hash(ev.UserID)
+	if !f.e.shard.owns(user) {
+		return nil
+	}
 	c := compactEvent{at: ev.OccurredAt.UnixNano(), seq: ev.Seq, user: user, kind: kind}
 	d := binary.AppendUvarint(r.data[:0], uint64(len(ev.UserID)))
 	d = append(d, ev.UserID...)
@@ -252,26 +220,37 @@ func (f *fullEval) keep(r *fullReader, ev *store.Event, attrs []byte) error {
 		d = append(d, attrs...)
 	}
 	r.data = d
-	return f.parts[user%fullParts].put(c, d)
+	return f.parts[user&uint64(len(f.parts)-1)].put(f.spill, &c, d)
 }
 
 // fullWorker evaluates parts, one at a time, with buffers it reuses.
 type fullWorker struct {
-	f      *fullEval
-	act    *activation
-	events []store.Event
-	vals   [][]float64
-	values []float64
+	f       *fullEval
+	act     *activation
+	records []byte
+	read    []compactEvent
+	sorted  []compactEvent
+	start   []int
+	events  []store.Event
+	vals    [][]float64
+	values  []float64
+	// states are the part's users evaluated.
+	states []UserState
 }
 
-// evaluate sorts a part's events by user, time and ingestion, evaluates
-// each user's, and lets the events go.
+// evaluate reads a part's events back, sorts them by user, time and
+// ingestion, and evaluates each user's.
 func (w *fullWorker) evaluate(p *userPart) error {
 	e := w.f.e
-	n := 0
-	for _, b := range p.events {
-		n += len(b)
+	var err error
+	if w.records, err = p.load(w.f.spill, w.records); err != nil {
+		return err
 	}
+	data := w.records
+	if w.read, err = readRecords(data, w.read[:0]); err != nil {
+		return err
+	}
+	n := len(w.read)
 	// Into buckets by more bits of the users' hashes (the low ones chose
 	// the part), each then sorted by user, time and ingestion: a few users
 	// each, so the sorts are short. Two users with the same hash (which 64
@@ -280,27 +259,25 @@ func (w *fullWorker) evaluate(p *userPart) error {
 	for buckets < n/16 {
 		buckets <<= 1
 	}
-	bucket := func(c *compactEvent) int { return int(c.user / fullParts & uint64(buckets-1)) }
-	start := make([]int, buckets+1)
-	for _, b := range p.events {
-		for i := range b {
-			start[bucket(&b[i])+1]++
-		}
+	shift := w.f.partBits
+	bucket := func(c *compactEvent) int { return int(c.user >> shift & uint64(buckets-1)) }
+	start := slices.Grow(w.start[:0], buckets+1)[:buckets+1]
+	clear(start)
+	w.start = start
+	for i := range w.read {
+		start[bucket(&w.read[i])+1]++
 	}
 	for k := range buckets {
 		start[k+1] += start[k]
 	}
-	events := make([]compactEvent, n)
+	events := slices.Grow(w.sorted[:0], n)[:n]
+	w.sorted = events
 	next := slices.Clone(start[:buckets])
-	for i, b := range p.events {
-		for j := range b {
-			k := bucket(&b[j])
-			events[next[k]] = b[j]
-			next[k]++
-		}
-		p.events[i] = nil
+	for i := range w.read {
+		k := bucket(&w.read[i])
+		events[next[k]] = w.read[i]
+		next[k]++
 	}
-	p.events = nil
 	for k := range buckets {
 		slices.SortFunc(events[start[k]:start[k+1]], func(a, b compactEvent) int {
 			if c := cmp.Compare(a.user, b.user); c != 0 {
@@ -312,12 +289,13 @@ func (w *fullWorker) evaluate(p *userPart) error {
 			return cmp.Compare(a.seq, b.seq)
 		})
 	}
+	dataOf := func(c *compactEvent) []byte { return data[c.data:] }
 	userOf := func(c *compactEvent) []byte {
-		d := p.dataOf(c)
+		d := dataOf(c)
 		n, m := binary.Uvarint(d)
 		return d[m : m+int(n)]
 	}
-	p.states = make([]UserState, 0, n/4)
+	w.states = w.states[:0]
 	for lo := 0; lo < len(events); {
 		hi := lo + 1
 		id := userOf(&events[lo])
@@ -334,21 +312,20 @@ func (w *fullWorker) evaluate(p *userPart) error {
 			}
 		}
 		user := string(id)
-		if err := w.expand(p, events[lo:hi], user); err != nil {
+		if err := w.expand(dataOf, events[lo:hi], user); err != nil {
 			return err
 		}
 		u := e.newUser(user)
 		e.advance(&u, w.events, nil, w.vals, w.act)
-		p.states = append(p.states, u)
+		w.states = append(w.states, u)
 		lo = hi
 	}
-	p.data = nil
 	return nil
 }
 
 // expand makes a user's kept events whole again, as far as the engine
 // reads them (see keep).
-func (w *fullWorker) expand(p *userPart, kept []compactEvent, user string) error {
+func (w *fullWorker) expand(dataOf func(*compactEvent) []byte, kept []compactEvent, user string) error {
 	f := w.f
 	// An unbounded user's state keeps its events: those need their own.
 	if !f.e.bounded {
@@ -368,7 +345,7 @@ func (w *fullWorker) expand(p *userPart, kept []compactEvent, user string) error
 		k := f.keys[c.kind]
 		ev := store.Event{Source: k.source, Touchpoint: k.touchpoint, System: k.system, Type: k.typ, Currency: k.currency,
 			UserID: user, OccurredAt: time.Unix(0, c.at).UTC(), Seq: c.seq}
-		d := p.dataOf(&c)
+		d := dataOf(&c)
 		n, m := binary.Uvarint(d)
 		d = d[m+int(n):] // the user ID
 		if c.flags&hasAmount != 0 {

@@ -55,12 +55,20 @@ func (e *Engine) Update(ctx context.Context, st store.Store, sources []string, u
 	return append(changed, again...), nil
 }
 
-// scanByUser streams the events q selects, one user's at a time, with
-// what the engine reads of their attributes (see take).
+// scanByUser streams the events q selects of the shard's users, one user's
+// at a time, with what the engine reads of their attributes (see take).
 func (e *Engine) scanByUser(ctx context.Context, st store.Store, q store.EventQuery, fn func([]store.Event, [][]byte) error) error {
 	var cur []store.Event
 	var raws [][]byte
+	var seen string
+	owned := true
 	err := st.ScanEvents(ctx, q, func(ev *store.Event, attrs []byte) error {
+		if e.shard.Count > 1 && ev.UserID != seen {
+			seen, owned = ev.UserID, e.shard.Owns(ev.UserID)
+		}
+		if !owned {
+			return nil
+		}
 		if len(cur) > 0 && cur[0].UserID != ev.UserID {
 			if err := fn(cur, raws); err != nil {
 				return err

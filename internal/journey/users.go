@@ -109,12 +109,18 @@ func (u *UserState) RespondedSince(t time.Time) bool {
 	return u.responded != 0 && u.responded >= t.UnixNano()
 }
 
-// Users are a journey's users, in the order they were first seen.
+// Users are a journey's users, in the order they were added. They are
+// kept in chunks that are filled and never moved: a million users grow
+// without copying them over, and a user's address stays valid.
 type Users struct {
-	e     *Engine
-	list  []UserState
-	index map[string]int
+	e      *Engine
+	chunks [][]UserState
+	n      int
+	index  map[string]int
 }
+
+// userChunk is how many users a chunk holds.
+const userChunk = 1 << 12
 
 // NewUsers is an empty set of users of the engine's map.
 func (e *Engine) NewUsers() *Users {
@@ -122,10 +128,10 @@ func (e *Engine) NewUsers() *Users {
 }
 
 // Len is the number of users.
-func (us *Users) Len() int { return len(us.list) }
+func (us *Users) Len() int { return us.n }
 
 // At is the i-th user, 0 <= i < Len().
-func (us *Users) At(i int) *UserState { return &us.list[i] }
+func (us *Users) At(i int) *UserState { return &us.chunks[i/userChunk][i%userChunk] }
 
 // IndexOf is the user's position, as At takes it (-1: no such user).
 func (us *Users) IndexOf(user string) int {
@@ -138,7 +144,7 @@ func (us *Users) IndexOf(user string) int {
 // Get is the named user, or nil.
 func (us *Users) Get(user string) *UserState {
 	if i, ok := us.index[user]; ok {
-		return &us.list[i]
+		return us.At(i)
 	}
 	return nil
 }
@@ -146,12 +152,31 @@ func (us *Users) Get(user string) *UserState {
 // Put adds or replaces a user.
 func (us *Users) Put(u UserState) *UserState {
 	if i, ok := us.index[u.User]; ok {
-		us.list[i] = u
-		return &us.list[i]
+		p := us.At(i)
+		*p = u
+		return p
 	}
-	us.index[u.User] = len(us.list)
-	us.list = append(us.list, u)
-	return &us.list[len(us.list)-1]
+	us.index[u.User] = us.n
+	return us.append(u)
+}
+
+// append adds a user without indexing them (see reindex).
+func (us *Users) append(u UserState) *UserState {
+	if us.n%userChunk == 0 {
+		us.chunks = append(us.chunks, make([]UserState, 0, userChunk))
+	}
+	c := &us.chunks[len(us.chunks)-1]
+	*c = append(*c, u)
+	us.n++
+	return &(*c)[len(*c)-1]
+}
+
+// reindex indexes every user by ID, in one map of the right size.
+func (us *Users) reindex() {
+	us.index = make(map[string]int, us.n)
+	for i := range us.n {
+		us.index[us.At(i).User] = i
+	}
 }
 
 // stateVersion is the first byte of an encoded state; a different one

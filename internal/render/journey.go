@@ -108,57 +108,124 @@ func EvaluatorRoleBinding(jm *v1alpha1.JourneyMap) *rbacv1.RoleBinding {
 	}
 }
 
-// EvaluatorDeployment runs `journey evaluate`; suspended, it has no replica.
+// EvaluatorDeployment runs `journey evaluate` for a map of one shard;
+// suspended, it has no replica.
 func EvaluatorDeployment(jm *v1alpha1.JourneyMap, configHash string, opts Options) *appsv1.Deployment {
 	names := NamesForJourney(jm.Name)
-	replicas := int32(1)
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: journeyMeta(jm, names.Deployment),
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(evaluatorReplicas(jm)),
+			// One evaluator per map: its alert and survey state is not shared.
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
+			Selector: &metav1.LabelSelector{MatchLabels: evaluatorSelector(jm)},
+			Template: evaluatorPod(jm, configHash, opts, nil),
+		},
+	}
+}
+
+// PodIndexLabel is the label the StatefulSet controller gives each pod:
+// its ordinal, which is the evaluator's shard.
+const PodIndexLabel = appsv1.PodIndexLabel
+
+// shardEnv carries the pod's shard into its arguments.
+const shardEnv = "JOURNEY_SHARD"
+
+// EvaluatorStatefulSet runs one `journey evaluate` per shard of a map
+// whose evaluation is sharded: a StatefulSet, because it keeps at most one
+// pod per ordinal, also while a node is lost, and a shard's alerts and
+// surveys must have one sender. Pods start in parallel: shard 0 waits for
+// the others' first figures.
+func EvaluatorStatefulSet(jm *v1alpha1.JourneyMap, configHash string, opts Options) *appsv1.StatefulSet {
+	names := NamesForJourney(jm.Name)
+	shards := jm.Spec.ShardCount()
+	replicas := int32(shards)
 	if jm.Spec.Suspend {
 		replicas = 0
 	}
+	shard := []string{"--shard=$(" + shardEnv + ")", "--shards=" + strconv.Itoa(shards)}
+	return &appsv1.StatefulSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
+		ObjectMeta: journeyMeta(jm, names.Deployment),
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:            ptr.To(replicas),
+			ServiceName:         names.Service,
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			Selector:            &metav1.LabelSelector{MatchLabels: evaluatorSelector(jm)},
+			Template:            evaluatorPod(jm, configHash, opts, shard),
+		},
+	}
+}
+
+func evaluatorReplicas(jm *v1alpha1.JourneyMap) int32 {
+	if jm.Spec.Suspend {
+		return 0
+	}
+	return 1
+}
+
+func evaluatorSelector(jm *v1alpha1.JourneyMap) map[string]string {
+	return map[string]string{LabelJourney: jm.Name, LabelComponent: ComponentEvaluator}
+}
+
+// evaluatorPod is an evaluator's pod, with the shard arguments when the
+// map is sharded.
+func evaluatorPod(jm *v1alpha1.JourneyMap, configHash string, opts Options, shardArgs []string) corev1.PodTemplateSpec {
+	names := NamesForJourney(jm.Name)
 	res := resources("100m", "128Mi", "1", "512Mi")
 	if !opts.EvaluatorMemory.IsZero() {
 		res.Requests[corev1.ResourceMemory], res.Limits[corev1.ResourceMemory] = opts.EvaluatorMemory, opts.EvaluatorMemory
+	}
+	env := []corev1.EnvVar{storeEnv(JourneyStore(opts)), memoryLimitEnv(res)}
+	if shardArgs != nil {
+		env = append(env, corev1.EnvVar{Name: shardEnv, ValueFrom: &corev1.EnvVarSource{
+			FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['" + PodIndexLabel + "']"}}})
 	}
 	c := corev1.Container{
 		Name:            ComponentEvaluator,
 		Image:           opts.Image,
 		ImagePullPolicy: opts.ImagePullPolicy,
-		Args:            []string{"evaluate", "--config", runconfig.Path(), "--listen", ":" + strconv.Itoa(HTTPPort)},
-		Env:             []corev1.EnvVar{storeEnv(JourneyStore(opts)), memoryLimitEnv(res)},
+		Args:            append([]string{"evaluate", "--config", runconfig.Path(), "--listen", ":" + strconv.Itoa(HTTPPort)}, shardArgs...),
+		Env:             env,
 		Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP}},
 		ReadinessProbe:  httpProbe("/readyz"),
 		LivenessProbe:   httpProbe("/healthz"),
 		Resources:       res,
 	}
-	spec := podSpec(names.ServiceAccount, names.ConfigMap, c, JourneySecretRefs(jm.Spec), corev1.RestartPolicyAlways)
+	scratch := DefaultEvaluatorScratch
+	if !opts.EvaluatorScratch.IsZero() {
+		scratch = opts.EvaluatorScratch
+	}
+	spec := podSpecWithTmp(names.ServiceAccount, names.ConfigMap, c, JourneySecretRefs(jm.Spec), corev1.RestartPolicyAlways, scratch)
 	spec.AutomountServiceAccountToken = ptr.To(true) // to patch its map's status
-	selector := map[string]string{LabelJourney: jm.Name, LabelComponent: ComponentEvaluator}
-	return &appsv1.Deployment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: journeyMeta(jm, names.Deployment),
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(replicas),
-			// One evaluator per map: its alert and survey state is not shared.
-			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
-			Selector: &metav1.LabelSelector{MatchLabels: selector},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{
-					Labels:      labels(ComponentEvaluator, jm.Name, map[string]string{LabelJourney: jm.Name}),
-					Annotations: map[string]string{AnnotationConfig: configHash},
-				},
-				Spec: spec,
-			},
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{
+			Labels:      labels(ComponentEvaluator, jm.Name, map[string]string{LabelJourney: jm.Name}),
+			Annotations: map[string]string{AnnotationConfig: configHash},
 		},
+		Spec: spec,
 	}
 }
 
-// EvaluatorService exposes the journey map page and /metrics on port 80.
+// serviceSelector is the evaluator pod the Service reaches: shard 0 when
+// the map is sharded, which merges the journey and serves its page.
+func serviceSelector(jm *v1alpha1.JourneyMap) map[string]string {
+	sel := evaluatorSelector(jm)
+	if jm.Spec.ShardCount() > 1 {
+		sel[PodIndexLabel] = "0"
+	}
+	return sel
+}
+
+// EvaluatorService exposes the journey map page and /metrics on port 80
+// (shard 0's when sharded).
 func EvaluatorService(jm *v1alpha1.JourneyMap) *corev1.Service {
 	return &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: journeyMeta(jm, NamesForJourney(jm.Name).Service),
 		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{LabelJourney: jm.Name, LabelComponent: ComponentEvaluator},
+			Selector: serviceSelector(jm),
 			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
 		},
 	}

@@ -57,10 +57,17 @@ type Options struct {
 	StoreSecret v1alpha1.SecretKeyRef
 	// EvaluatorMemory, when not zero, is each evaluator's memory request
 	// and limit; else 128Mi and 512Mi. An evaluator holds every user's
-	// state, and a full evaluation every event compactly: about 1.4 GiB
-	// for ten million events of a million users (make bench-journey).
+	// state (make bench-journey measures it).
 	EvaluatorMemory resource.Quantity
+	// EvaluatorScratch, when not zero, bounds each evaluator's /tmp, where
+	// a full evaluation puts the events it has read until their users'
+	// turn; else DefaultEvaluatorScratch.
+	EvaluatorScratch resource.Quantity
 }
+
+// DefaultEvaluatorScratch is an evaluator's /tmp when Options give none: a
+// full evaluation writes a few tens of bytes per event there.
+var DefaultEvaluatorScratch = resource.MustParse("4Gi")
 
 // HTTPPort is where receivers and evaluators listen in their pods.
 const HTTPPort = 8080
@@ -138,11 +145,16 @@ func storeRef(own *v1alpha1.StoreReference, opts Options) v1alpha1.SecretKeyRef 
 
 // podSpec is the restricted pod every workload runs.
 func podSpec(serviceAccount, configMap string, c corev1.Container, secretRefs []v1alpha1.SecretKeyRef, restart corev1.RestartPolicy) corev1.PodSpec {
+	return podSpecWithTmp(serviceAccount, configMap, c, secretRefs, restart, resource.MustParse("1Gi"))
+}
+
+// podSpecWithTmp is podSpec with /tmp of the given size.
+func podSpecWithTmp(serviceAccount, configMap string, c corev1.Container, secretRefs []v1alpha1.SecretKeyRef, restart corev1.RestartPolicy, tmp resource.Quantity) corev1.PodSpec {
 	vols, mounts := secretVolumes(secretRefs)
 	vols = append([]corev1.Volume{
 		{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: configMap}}}},
-		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(resource.MustParse("1Gi"))}}},
+		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(tmp)}}},
 	}, vols...)
 	c.VolumeMounts = append([]corev1.VolumeMount{
 		{Name: "config", MountPath: runconfig.Dir, ReadOnly: true},

@@ -50,3 +50,31 @@ func TestMemory(t *testing.T) {
 		}
 	}
 }
+
+// An evaluator's /tmp holds a full evaluation's events; its size is the
+// manager's to set. Other workloads keep 1Gi.
+func TestEvaluatorScratch(t *testing.T) {
+	jm := &v1alpha1.JourneyMap{ObjectMeta: metav1.ObjectMeta{Namespace: "media", Name: "streaming"}}
+	src := &v1alpha1.TouchpointSource{ObjectMeta: metav1.ObjectMeta{Namespace: "media", Name: "billing"},
+		Spec: v1alpha1.TouchpointSourceSpec{Batch: &v1alpha1.BatchSource{Schedule: "@hourly"}}}
+	tmp := func(spec corev1.PodSpec) string {
+		for _, v := range spec.Volumes {
+			if v.Name == "tmp" && v.EmptyDir != nil && v.EmptyDir.SizeLimit != nil {
+				return v.EmptyDir.SizeLimit.String()
+			}
+		}
+		return "none"
+	}
+	opts := render.Options{Image: "journey:test"}
+	sized := opts
+	sized.EvaluatorScratch = resource.MustParse("10Gi")
+	for name, tc := range map[string]struct{ spec corev1.PodSpec }{
+		"4Gi":  {render.EvaluatorDeployment(jm, "h", opts).Spec.Template.Spec},
+		"10Gi": {render.EvaluatorDeployment(jm, "h", sized).Spec.Template.Spec},
+		"1Gi":  {render.IngestCronJob(src, "h", sized).Spec.JobTemplate.Spec.Template.Spec},
+	} {
+		if got := tmp(tc.spec); got != name {
+			t.Errorf("/tmp %s, want %s", got, name)
+		}
+	}
+}

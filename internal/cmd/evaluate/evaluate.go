@@ -21,6 +21,7 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/cmd/manager"
 	"github.com/cjm-dev/journey-operator/internal/evaluator"
 	"github.com/cjm-dev/journey-operator/internal/expr"
+	"github.com/cjm-dev/journey-operator/internal/journey"
 	"github.com/cjm-dev/journey-operator/internal/local"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
@@ -33,8 +34,14 @@ func Run(ctx context.Context, args []string) error {
 	listen := fs.String("listen", ":8080", "address of the journey map page, /metrics and the probes")
 	dsn := fs.String("store", os.Getenv(runconfig.StoreDSNEnv), "store DSN; default $"+runconfig.StoreDSNEnv)
 	noStatus := fs.Bool("no-status", false, "do not write the JourneyMap's status (no cluster)")
+	var shard journey.Shard
+	fs.IntVar(&shard.Index, "shard", 0, "the shard this evaluator evaluates, from 0 (with --shards)")
+	fs.IntVar(&shard.Count, "shards", 1, "how many evaluators share the map's users (spec.evaluation.shards)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := shard.Validate(); err != nil {
+		return fmt.Errorf("--shard and --shards: %w", err)
 	}
 	log := zap.New()
 	raw, err := os.ReadFile(*config)
@@ -75,7 +82,7 @@ func Run(ctx context.Context, args []string) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ev, err := evaluator.New(env, cfg, st, status, reg, time.Now, log, evaluator.Options{Secrets: local.MountedSecrets{Dir: runconfig.SecretsDir}})
+	ev, err := evaluator.New(env, cfg, st, status, reg, time.Now, log, evaluator.Options{Secrets: local.MountedSecrets{Dir: runconfig.SecretsDir}, Shard: shard})
 	if err != nil {
 		return err
 	}
@@ -85,6 +92,6 @@ func Run(ctx context.Context, args []string) error {
 	}
 	srv := &http.Server{Addr: *listen, Handler: ev.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
 	go ev.Run(ctx, interval)
-	log.Info("evaluating", "journey", cfg.Namespace+"/"+cfg.Name, "interval", interval.String(), "listen", *listen)
+	log.Info("evaluating", "journey", cfg.Namespace+"/"+cfg.Name, "shard", shard.String(), "interval", interval.String(), "listen", *listen)
 	return httpserver.Until(ctx, srv)
 }

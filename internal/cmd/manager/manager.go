@@ -49,8 +49,8 @@ type Options struct {
 	StoreSecretKey       string
 	SecretRetry          time.Duration
 	Workers              int
-	// EvaluatorMemory: see render.Options.
-	EvaluatorMemory resource.Quantity
+	// EvaluatorMemory and EvaluatorScratch: see render.Options.
+	EvaluatorMemory, EvaluatorScratch resource.Quantity
 
 	// EnableWebhooks serves the admission webhooks (editor stamps,
 	// QuarantineReview requester and four-eyes check). The flag defaults to
@@ -85,10 +85,11 @@ func (o Options) Deps(mgr ctrl.Manager) (controllers.Deps, error) {
 		Recorder:  mgr.GetEventRecorder(FieldOwnerName),
 		Expr:      env,
 		Render: render.Options{
-			Image:           o.Image,
-			ImagePullPolicy: corev1.PullPolicy(o.ImagePullPolicy),
-			StoreSecret:     v1alpha1.SecretKeyRef{Name: o.StoreSecretName, Key: o.StoreSecretKey},
-			EvaluatorMemory: o.EvaluatorMemory,
+			Image:            o.Image,
+			ImagePullPolicy:  corev1.PullPolicy(o.ImagePullPolicy),
+			StoreSecret:      v1alpha1.SecretKeyRef{Name: o.StoreSecretName, Key: o.StoreSecretKey},
+			EvaluatorMemory:  o.EvaluatorMemory,
+			EvaluatorScratch: o.EvaluatorScratch,
 		},
 		SecretRetry: o.SecretRetry,
 		Announced:   &controllers.Announcer{},
@@ -230,17 +231,9 @@ func Run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.SecretRetry, "secret-retry", 30*time.Second, "how soon a resource missing a Secret looks again")
 	fs.IntVar(&o.Workers, "workers", 4, "concurrent reconciles per kind")
 	fs.Func("evaluator-memory", "memory request and limit of each JourneyMap's evaluator, e.g. 2Gi (default: request 128Mi, limit 512Mi); "+
-		"a full evaluation of ten million events of a million users peaks at about 1.4 GiB", func(v string) error {
-		q, err := resource.ParseQuantity(v)
-		if err == nil && q.Sign() <= 0 {
-			err = errors.New("must be more than 0")
-		}
-		if err != nil {
-			return fmt.Errorf("a memory quantity such as 2Gi: %w", err)
-		}
-		o.EvaluatorMemory = q
-		return nil
-	})
+		"an evaluator holds every user's state: a million users take about 300 MiB, 2Gi with the page's drill-down", quantityFlag(&o.EvaluatorMemory))
+	fs.Func("evaluator-scratch", "size of each JourneyMap evaluator's /tmp (default 4Gi), where a full evaluation puts the events it has read "+
+		"until their users' turn: about 40 bytes per event", quantityFlag(&o.EvaluatorScratch))
 	fs.BoolVar(&o.EnableWebhooks, "enable-webhooks", true, "serve the admission webhooks (editor stamps, QuarantineReview checks); "+
 		"their configurations fail closed, so writes of journey resources are refused while no manager serves them")
 	fs.Func("gitops-identities", "comma-separated usernames (e.g. system:serviceaccount:argocd:argocd-application-controller) "+
@@ -285,4 +278,19 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 		cfg.QPS = -1
 	}
 	return cfg, nil
+}
+
+// quantityFlag parses a positive Kubernetes quantity into q.
+func quantityFlag(q *resource.Quantity) func(string) error {
+	return func(v string) error {
+		p, err := resource.ParseQuantity(v)
+		if err == nil && p.Sign() <= 0 {
+			err = errors.New("must be more than 0")
+		}
+		if err != nil {
+			return fmt.Errorf("a quantity such as 2Gi: %w", err)
+		}
+		*q = p
+		return nil
+	}
 }

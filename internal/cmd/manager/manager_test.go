@@ -8,13 +8,15 @@ import (
 	"testing"
 )
 
-// A bad --evaluator-memory stops the manager before it starts, naming the
-// flag and what it takes.
-func TestEvaluatorMemoryFlag(t *testing.T) {
-	for _, v := range []string{"lots", "0", "-1Gi"} {
-		err := Run(context.Background(), []string{"--evaluator-memory=" + v})
-		if err == nil || !strings.Contains(err.Error(), "evaluator-memory") || !strings.Contains(err.Error(), "2Gi") {
-			t.Errorf("--evaluator-memory=%s: %v; want an error naming the flag and an example", v, err)
+// A bad --evaluator-memory or --evaluator-scratch stops the manager before
+// it starts, naming the flag and what it takes.
+func TestEvaluatorQuantityFlags(t *testing.T) {
+	for _, flag := range []string{"evaluator-memory", "evaluator-scratch"} {
+		for _, v := range []string{"lots", "0", "-1Gi"} {
+			err := Run(context.Background(), []string{"--" + flag + "=" + v})
+			if err == nil || !strings.Contains(err.Error(), flag) || !strings.Contains(err.Error(), "2Gi") {
+				t.Errorf("--%s=%s: %v; want an error naming the flag and an example", flag, v, err)
+			}
 		}
 	}
 }

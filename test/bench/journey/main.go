@@ -29,6 +29,7 @@ import (
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
 	"github.com/cjm-dev/journey-operator/internal/evaluator"
 	"github.com/cjm-dev/journey-operator/internal/expr"
+	"github.com/cjm-dev/journey-operator/internal/journey"
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
 	"github.com/cjm-dev/journey-operator/internal/store/pgtest"
@@ -47,8 +48,21 @@ func main() {
 		evaluatorMemory = q.Value()
 		return err
 	})
+	flag.Func("full-memory", "the full and incremental evaluations run with the Go memory limit an evaluator pod with this memory limit gets (90%); "+
+		"default 512Mi, an evaluator's default limit; 0: none", func(v string) error {
+		q, err := resource.ParseQuantity(v)
+		fullMemory = q.Value()
+		return err
+	})
+	shards := flag.Int("shards", 0, "also evaluate the map as this many shards, each a process, and check that they merge into one evaluation's journey")
+	shardProcess := flag.Int("shard-process", -1, "be shard N of -shards (a process benchShards starts)")
 	flag.Parse()
 	cpuProfile, profileWhich, heapProfile = *profile, *which, *memProfile
+	if *shardProcess >= 0 {
+		runShard(*dsn, benchConfig(), journey.Shard{Index: *shardProcess, Count: *shards})
+		return
+	}
+	shardCount = *shards
 	if err := run(*dsn, *users, *events); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-journey:", err)
 		os.Exit(1)
@@ -57,8 +71,12 @@ func main() {
 
 var cpuProfile, profileWhich, heapProfile string
 
-// evaluatorMemory is the memory limit the page phase is run within.
-var evaluatorMemory int64 = 2 << 30
+// shardCount: the sharded evaluation's shards (0: none).
+var shardCount int
+
+// evaluatorMemory is the memory limit the page phase is run within;
+// fullMemory the full and incremental evaluations' (0: none).
+var evaluatorMemory, fullMemory int64 = 2 << 30, 512 << 20
 
 // startProfile profiles the evaluation named by -profile; stop it after.
 func startProfile(which string) (stop func(), err error) {
@@ -95,6 +113,16 @@ func spec() v1alpha1.JourneyMapSpec {
 	}
 }
 
+// benchConfig is the map evaluated. The evaluation's figures leave the page
+// and its drill-down out; an evaluator with them is started after, on the
+// saved states.
+func benchConfig() runconfig.Journey {
+	cfg := runconfig.Journey{Namespace: "bench", Name: "streaming", Spec: spec(), Sources: []runconfig.JourneySource{
+		{Name: "catalog", Touchpoint: "catalog"}, {Name: "playback", Touchpoint: "playback"}, {Name: "billing", Touchpoint: "billing"}}}
+	cfg.Spec.Dashboard = &v1alpha1.Dashboard{Enabled: false}
+	return cfg
+}
+
 func run(dsn string, nUsers, nEvents int) error {
 	ctx := context.Background()
 	if dsn == "" {
@@ -129,16 +157,13 @@ func run(dsn string, nUsers, nEvents int) error {
 		fmt.Fprintf(os.Stderr, "  (loaded %d events of %d users in %s)\n", nEvents, nUsers, time.Since(start).Round(time.Second))
 	}
 
-	cfg := runconfig.Journey{Namespace: "bench", Name: "streaming", Spec: spec(), Sources: []runconfig.JourneySource{
-		{Name: "catalog", Touchpoint: "catalog"}, {Name: "playback", Touchpoint: "playback"}, {Name: "billing", Touchpoint: "billing"}}}
+	cfg := benchConfig()
 	env, err := expr.NewEnv()
 	if err != nil {
 		return err
 	}
-	// The evaluation's figures leave the page and its drill-down out; an
-	// evaluator with them is started after, on the saved states.
 	withPage := cfg
-	cfg.Spec.Dashboard = &v1alpha1.Dashboard{Enabled: false}
+	withPage.Spec.Dashboard = nil
 	ev, err := evaluator.New(env, cfg, st, nil, nil, func() time.Time { return asOf }, logr.Discard(), evaluator.Options{})
 	if err != nil {
 		return err
@@ -146,6 +171,9 @@ func run(dsn string, nUsers, nEvents int) error {
 	stop, err := startProfile("full")
 	if err != nil {
 		return err
+	}
+	if fullMemory > 0 {
+		debug.SetMemoryLimit(fullMemory * 9 / 10) // as render.memoryLimitEnv sets it
 	}
 	resetPeakRSS()
 	peakLive := watchLiveHeap()
@@ -209,6 +237,14 @@ func run(dsn string, nUsers, nEvents int) error {
 	}
 	incSave := time.Since(start)
 
+	var shardReport string
+	if shardCount > 0 {
+		if shardReport, err = benchShards(dsn, nUsers, nEvents, shardCount, inc); err != nil {
+			fmt.Print(shardReport)
+			return err
+		}
+	}
+
 	// An evaluator with the page: it resumes from the saved states and
 	// reads every user's segments and revenue once.
 	ev = nil
@@ -231,7 +267,11 @@ func run(dsn string, nUsers, nEvents int) error {
 	}
 
 	fmt.Printf("bench-journey: %d events of %d users on PostgreSQL, six stages, funnel over a 336h window\n", nEvents, nUsers)
-	fmt.Printf("  full evaluation, to results published   %8.1fs   (peak live heap %d MiB, peak RSS %d MiB)\n", fullTime.Seconds(), liveHeap>>20, fullRSS>>20)
+	limit := "no memory limit"
+	if fullMemory > 0 {
+		limit = fmt.Sprintf("memory limit %d MiB", fullMemory>>20)
+	}
+	fmt.Printf("  full evaluation, to results published   %8.1fs   (peak live heap %d MiB, peak RSS %d MiB; %s)\n", fullTime.Seconds(), liveHeap>>20, fullRSS>>20, limit)
 	fmt.Printf("  then saving the %7d user states      %8.1fs\n", full.Users, saveTime.Seconds())
 	fmt.Printf("  the funnel by one SQL query             %8.1fs\n", sqlTime.Seconds())
 	fmt.Printf("  incremental evaluation of 1%% new events %8.2fs   (then saving the changed states %.2fs)\n", incTime.Seconds(), incSave.Seconds())
@@ -247,6 +287,7 @@ func run(dsn string, nUsers, nEvents int) error {
 		fmt.Printf("  %-10s -> %-10s entered %8d converted %8d  %s\n", f.From, f.To, f.Entered, f.Converted, mark)
 	}
 	fmt.Printf("  users after the 1%% batch: %d (was %d)\n", inc.Users, full.Users)
+	fmt.Print(shardReport)
 	fmt.Printf("  an evaluator with the page (memory limit %d MiB), resuming from the saved states: first evaluation %.1fs (peak RSS %d MiB)\n",
 		evaluatorMemory>>20, pagedStart.Seconds(), pagedRSS>>20)
 	fmt.Print(drillReport)
