@@ -83,13 +83,18 @@ var _ = Describe("a JourneyMap whose evaluation is sharded", func() {
 		}, timeout).Should(Succeed())
 	})
 
-	It("refuses a number of shards out of 1..64 at admission, naming the field", func() {
+	It("refuses a number of shards out of 1..64, and a churn model over shards, at admission, naming the field", func() {
 		ns := newNamespace()
 		for _, n := range []int32{0, 65} {
 			err := k8s.Create(ctx, shardedJourney(ns, ptr.To(n)))
 			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%d shards: %v", n, err)
 			Expect(err.Error()).To(ContainSubstring("spec.evaluation.shards"))
 		}
+		jm := shardedJourney(ns, ptr.To[int32](2))
+		jm.Spec.Prediction = &v1alpha1.Prediction{}
+		err := k8s.Create(ctx, jm)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "a churn model over shards: %v", err)
+		Expect(err.Error()).To(ContainSubstring("spec.prediction needs spec.evaluation.shards of 1"))
 	})
 })
 

@@ -8,6 +8,7 @@ import (
 // events of the selected sources, and the alerts and surveys that act on them.
 // +kubebuilder:validation:XValidation:rule="!has(self.feedback) || self.feedback.all(f, self.stages.exists(s, s.name == f.onEnter))",message="every spec.feedback[].onEnter must name a stage in spec.stages"
 // +kubebuilder:validation:XValidation:rule="!has(self.alerts) || !self.alerts.exists(a, a.scope == 'Journey' && has(a.labels) && 'user' in a.labels)",message="a Journey-scoped alert cannot set the label 'user': only User-scoped alerts are per user"
+// +kubebuilder:validation:XValidation:rule="!has(self.prediction) || !has(self.evaluation) || !has(self.evaluation.shards) || self.evaluation.shards <= 1",fieldPath=".prediction",message="spec.prediction needs spec.evaluation.shards of 1: a churn model learns from every user, and no shard holds them all"
 type JourneyMapSpec struct {
 	// SourceSelector selects the TouchpointSources in this namespace whose
 	// events make up the journey. An empty selector ({}) selects all of them.

@@ -8,6 +8,7 @@ package evaluator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -181,9 +182,11 @@ func (e *Evaluator) Evaluate(ctx context.Context) (journey.Snapshot, error) {
 	if err != nil {
 		return journey.Snapshot{}, err
 	}
-	whole, err := e.engine.Merge(append(others, own)...)
-	if err != nil {
-		return journey.Snapshot{}, err
+	whole := own
+	if len(others) > 0 {
+		if whole, err = e.engine.Merge(append(others, own)...); err != nil {
+			return journey.Snapshot{}, err
+		}
 	}
 	snap, journeyMem := e.engine.SnapshotOf(e.cfg.Namespace, e.cfg.Name, whole, now, e.mem)
 	if e.shard.Merges() {
@@ -217,10 +220,13 @@ func (e *Evaluator) Evaluate(ctx context.Context) (journey.Snapshot, error) {
 	if err := e.publishShard(ctx, own); err != nil {
 		return snap, err
 	}
-	if whole, err = e.engine.Merge(append(others, own)...); err != nil {
-		return snap, err
+	snap.Feedback = own.Feedback
+	if len(others) > 0 {
+		if whole, err = e.engine.Merge(append(others, own)...); err != nil {
+			return snap, err
+		}
+		snap.Feedback = whole.Feedback
 	}
-	snap.Feedback = whole.Feedback
 	e.noteResolved(e.Last(), snap)
 	e.publishDrill(ctx, users, snap)
 	e.measureKPIs(ctx, &snap)
@@ -418,21 +424,33 @@ func (e *Evaluator) restore(ctx context.Context) error {
 }
 
 // Run evaluates at every interval until ctx is done; a failed evaluation is
-// logged and retried at the next tick.
+// logged and retried at the next tick. The merging shard, waiting for the
+// other shards' first figures, looks again every shardRetry.
 func (e *Evaluator) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		var soon <-chan time.Time
 		if _, err := e.Once(ctx); err != nil && ctx.Err() == nil {
-			e.log.Error(err, "evaluation failed; retrying at the next interval")
+			if errors.Is(err, ErrShardsMissing) {
+				e.log.Info("waiting for the other shards", "shard", e.shard.String(), "reason", err.Error())
+				soon = time.After(min(interval, shardRetry))
+			} else {
+				e.log.Error(err, "evaluation failed; retrying at the next interval")
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-soon:
 		}
 	}
 }
+
+// shardRetry is how soon the merging shard looks again for the other
+// shards' first figures.
+const shardRetry = 5 * time.Second
 
 func (e *Evaluator) sourceStates(ctx context.Context) []journey.SourceState {
 	out := make([]journey.SourceState, 0, len(e.cfg.Sources))

@@ -172,6 +172,54 @@ func TestChart(t *testing.T) {
 		}
 	})
 
+	t.Run("a sharded evaluation", func(t *testing.T) {
+		// Two shards (the churn model needs one: off), then one evaluator
+		// again: each layout starts with a full evaluation of the same
+		// events, and shard 0 merges both shards' users into the status.
+		patched := time.Now().Add(-time.Second)
+		kubectl(t, "-n", appNS, "patch", "journeymap", "streaming-journey", "--type=merge", "-p", `{"spec":{"prediction":null,"evaluation":{"shards":2}}}`)
+		if out, err := kubectlErr("-n", appNS, "rollout", "status", "statefulset/streaming-journey-evaluator", "--timeout=180s"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		sharded := waitMap(t, "streaming-journey", 2*time.Minute, func(m *v1alpha1.JourneyMap) bool {
+			return m.Status.Workload != nil && m.Status.Workload.Kind == "StatefulSet" && m.Status.LastEvaluationTime != nil &&
+				m.Status.LastEvaluationTime.After(patched) && conditionTrue(m.Status.Conditions, "Ready")
+		})
+		t.Logf("two shards: %d users, stages %+v", sharded.Status.Users, sharded.Status.Stages)
+		if sharded.Status.Users == 0 {
+			t.Errorf("two shards found no users: %+v", sharded.Status)
+		}
+		if _, err := kubectlErr("-n", appNS, "get", "deployment", "streaming-journey-evaluator"); err == nil {
+			t.Error("the evaluator Deployment is still there beside the StatefulSet")
+		}
+		shards := kubectl(t, "-n", appNS, "get", "pods", "-l", "journey.cjm.dev/journey=streaming-journey",
+			"-o", "jsonpath={range .items[*]}{.metadata.labels.apps\\.kubernetes\\.io/pod-index}:{.spec.containers[0].args}{\"\\n\"}{end}")
+		if !strings.Contains(shards, "0:") || !strings.Contains(shards, "1:") || !strings.Contains(shards, "--shards=2") {
+			t.Errorf("shard pods:\n%s", shards)
+		}
+		svc, err := node.Client.CoreV1().Services(appNS).Get(context.Background(), "streaming-journey-evaluator", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := inPod(t, appNS, "get-sharded-page", nil, "get", "http://"+svc.Spec.ClusterIP+"/")
+		if !strings.Contains(page, "streaming-journey") || !strings.Contains(page, "Discovery") {
+			t.Errorf("shard 0's page through the Service:\n%.2000s", page)
+		}
+
+		patched = time.Now().Add(-time.Second)
+		kubectl(t, "-n", appNS, "patch", "journeymap", "streaming-journey", "--type=merge", "-p", `{"spec":{"evaluation":{"shards":1}}}`)
+		if out, err := kubectlErr("-n", appNS, "wait", "--for=condition=Available", "deployment/streaming-journey-evaluator", "--timeout=180s"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		one := waitMap(t, "streaming-journey", 2*time.Minute, func(m *v1alpha1.JourneyMap) bool {
+			return m.Status.Workload != nil && m.Status.Workload.Kind == "Deployment" && m.Status.LastEvaluationTime != nil &&
+				m.Status.LastEvaluationTime.After(patched) && conditionTrue(m.Status.Conditions, "Ready")
+		})
+		if one.Status.Users != sharded.Status.Users || !equalStages(one.Status.Stages, sharded.Status.Stages) {
+			t.Errorf("two shards found %d users in %+v; one evaluator %d in %+v", sharded.Status.Users, sharded.Status.Stages, one.Status.Users, one.Status.Stages)
+		}
+	})
+
 	t.Run("the CronJob fires on schedule", func(t *testing.T) {
 		before := getSource(t, "catalog-views")
 		kubectl(t, "-n", appNS, "patch", "touchpointsource", "catalog-views", "--type=merge", "-p", `{"spec":{"batch":{"schedule":"* * * * *"}}}`)
@@ -352,4 +400,25 @@ func queryInt(t *testing.T, sql string, args ...any) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+func conditionTrue(conds []metav1.Condition, typ string) bool {
+	for _, c := range conds {
+		if c.Type == typ {
+			return c.Status == metav1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func equalStages(a, b []v1alpha1.StageStatus) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
