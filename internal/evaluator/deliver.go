@@ -30,8 +30,8 @@ type delivery struct {
 
 // restoreDelivery loads the delivery state a previous process saved, or
 // the survey cooldowns of its users from the previous layout of shards
-// (prev, 0: none) when this one has none yet.
-func (e *Evaluator) restoreDelivery(ctx context.Context, prev int) error {
+// (nil: none) when this one has none yet.
+func (e *Evaluator) restoreDelivery(ctx context.Context, prev *layout) error {
 	d := e.delivery
 	d.saved = map[string][]byte{}
 	for key, imp := range map[string]func([]byte) error{notifyStateKey: d.notifier.Import, cooldownStateKey: d.cooldown.Import} {
@@ -43,8 +43,8 @@ func (e *Evaluator) restoreDelivery(ctx context.Context, prev int) error {
 			return err
 		}
 		d.saved[key] = doc
-		if doc == nil && key == cooldownStateKey && prev > 0 {
-			if err := e.inheritCooldowns(ctx, prev, d.cooldown); err != nil {
+		if doc == nil && key == cooldownStateKey && prev != nil {
+			if err := e.inheritCooldowns(ctx, *prev, d.cooldown); err != nil {
 				return err
 			}
 		}

@@ -40,14 +40,17 @@ type StatusWriter interface {
 
 // Evaluator evaluates one journey map.
 type Evaluator struct {
-	cfg     runconfig.Journey
-	store   store.Store
-	engine  *journey.Engine
-	shard   journey.Shard
-	status  StatusWriter
-	metrics *Metrics
-	now     func() time.Time
-	log     logr.Logger
+	cfg    runconfig.Journey
+	store  store.Store
+	engine *journey.Engine
+	shard  journey.Shard
+	// generation is the layout of shards' (see reshard.go), known once
+	// restored.
+	generation int
+	status     StatusWriter
+	metrics    *Metrics
+	now        func() time.Time
+	log        logr.Logger
 
 	delivery *delivery
 
@@ -381,7 +384,7 @@ func (e *Evaluator) id() string { return e.cfg.Namespace + "/" + e.cfg.Name }
 // stateID is where the evaluator's own state lives in the store: its
 // users' states, alert memory and delivery records, apart from other
 // shards'.
-func (e *Evaluator) stateID() string { return shardStateID(e.id(), e.shard) }
+func (e *Evaluator) stateID() string { return stateIDOf(e.id(), e.shard, e.generation) }
 
 // restore loads the alert state saved by a previous process, once.
 func (e *Evaluator) restore(ctx context.Context) error {
@@ -390,8 +393,9 @@ func (e *Evaluator) restore(ctx context.Context) error {
 	if e.restored {
 		return nil
 	}
-	prev, err := e.previousLayout(ctx)
-	if err != nil {
+	var prev *layout
+	var err error
+	if e.generation, prev, err = e.resolveLayout(ctx); err != nil {
 		return err
 	}
 	doc, err := e.store.LoadState(ctx, e.stateID(), alertStateKey)
@@ -403,8 +407,8 @@ func (e *Evaluator) restore(ctx context.Context) error {
 		if err := json.Unmarshal(doc, &e.mem); err != nil {
 			return fmt.Errorf("alert state of %s: %w", e.stateID(), err)
 		}
-	case prev > 0:
-		if e.mem, err = e.inheritAlerts(ctx, prev); err != nil {
+	case prev != nil:
+		if e.mem, err = e.inheritAlerts(ctx, *prev); err != nil {
 			return err
 		}
 		fallthrough
@@ -416,7 +420,7 @@ func (e *Evaluator) restore(ctx context.Context) error {
 	if err := e.restoreDelivery(ctx, prev); err != nil {
 		return fmt.Errorf("delivery state of %s: %w", e.stateID(), err)
 	}
-	if err := e.recordLayout(ctx, prev); err != nil {
+	if err := e.recordLayout(ctx); err != nil {
 		return err
 	}
 	e.restored = true

@@ -30,14 +30,6 @@ type shardDoc struct {
 // yet; it evaluates again at the next interval.
 var ErrShardsMissing = fmt.Errorf("waiting for every shard's first evaluation")
 
-// shardStateID is where a shard of the map with id keeps its state.
-func shardStateID(id string, s journey.Shard) string {
-	if s.Count <= 1 {
-		return id
-	}
-	return id + "#shard-" + s.String()
-}
-
 // otherShards are the other shards' figures, for the merging shard; none
 // for another shard or an unsharded evaluator.
 func (e *Evaluator) otherShards(ctx context.Context) ([]journey.Partial, error) {
@@ -46,7 +38,7 @@ func (e *Evaluator) otherShards(ctx context.Context) ([]journey.Partial, error) 
 	}
 	out := make([]journey.Partial, 0, e.shard.Count-1)
 	for k := 1; k < e.shard.Count; k++ {
-		doc, err := e.store.LoadState(ctx, shardStateID(e.id(), journey.Shard{Index: k, Count: e.shard.Count}), partialStateKey)
+		doc, err := e.store.LoadState(ctx, stateIDOf(e.id(), journey.Shard{Index: k, Count: e.shard.Count}, e.generation), partialStateKey)
 		if err != nil {
 			return nil, err
 		}
