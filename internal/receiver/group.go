@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"context"
+	"math/big"
 	"sync"
 	"time"
 
@@ -17,10 +18,13 @@ import (
 // its events are committed, and a group that fails is committed again one
 // request at a time, so that one request's failure is its own.
 //
-// Only the events of non-financial sources are grouped: a financial
-// source writes a ledger entry per delivery, and a request with records
-// to hold in quarantine commits alone too (what the store held of it is
-// known only for a batch of its own).
+// A financial source's group writes one ledger entry, covering every
+// row the group commits: it counts every request's records read and
+// rejected with their amounts, and the store counts what the commit
+// inserted and the rest as duplicates (also an event two requests of the
+// group carry), as a run's entry does. A request with records to hold in
+// quarantine commits alone (what the store held of it is known only for
+// a batch of its own).
 
 // maxGroupEvents bounds the events of one group commit.
 const maxGroupEvents = 5000
@@ -97,7 +101,16 @@ func (g *grouper) commitGroup(group []*pending) {
 		p.out, p.err = g.st.Commit(p.ctx, p.b)
 		return
 	}
-	merged := store.Batch{Source: group[0].b.Source, ReportExisting: true}
+	ledger, ok := mergeLedger(group)
+	if !ok {
+		// An amount the store would refuse: each request on its own, to be
+		// refused with the reason.
+		for _, p := range group {
+			p.out, p.err = g.st.Commit(p.ctx, p.b)
+		}
+		return
+	}
+	merged := store.Batch{Source: group[0].b.Source, ReportExisting: true, Ledger: ledger}
 	// mine[i] are the IDs of group[i]'s events the merged batch holds; an
 	// event an earlier request of the group holds too is that one's.
 	mine := make([][]string, len(group))
@@ -130,4 +143,41 @@ func (g *grouper) commitGroup(group []*pending) {
 			}
 		}
 	}
+}
+
+// mergeLedger is a group's ledger entry (nil when its requests write
+// none); not ok when an amount is not a decimal number.
+func mergeLedger(group []*pending) (*store.LedgerEntry, bool) {
+	first := group[0].b.Ledger
+	if first == nil {
+		return nil, true
+	}
+	e := *first
+	e.Read, e.Rejected = 0, 0
+	var read, rejected big.Rat
+	var amounts bool
+	for _, p := range group {
+		l := p.b.Ledger
+		e.Read += l.Read
+		e.Rejected += l.Rejected
+		for _, a := range []struct {
+			sum  *big.Rat
+			text string
+		}{{&read, l.AmountRead}, {&rejected, l.AmountRejected}} {
+			if a.text == "" {
+				continue
+			}
+			var r big.Rat
+			if _, ok := r.SetString(a.text); !ok {
+				return nil, false
+			}
+			a.sum.Add(a.sum, &r)
+			amounts = true
+		}
+	}
+	e.AmountRead, e.AmountRejected = "", ""
+	if amounts {
+		e.AmountRead, e.AmountRejected = store.FormatDecimal(&read), store.FormatDecimal(&rejected)
+	}
+	return &e, true
 }

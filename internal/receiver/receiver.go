@@ -186,7 +186,7 @@ func (r *Receiver) commit(ctx context.Context, now time.Time, in []pipeline.Inpu
 			AmountRejected: pipeline.Decimal(res.AmountRejected)}
 	}
 	var out store.CommitResult
-	if b.Ledger == nil && len(b.Quarantine) == 0 && len(b.Events) > 0 {
+	if len(b.Quarantine) == 0 && len(b.Events) > 0 {
 		out, err = r.group.commit(ctx, b)
 	} else {
 		out, err = r.store.Commit(ctx, b)

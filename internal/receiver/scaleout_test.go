@@ -110,8 +110,8 @@ func TestTwoWebhookReceiversOnePostgreSQL(t *testing.T) {
 	if got := strings.Count(strings.Join(answers, "\n"), `"outcome":"accepted"`); got != 1 {
 		t.Errorf("%d of %d deliveries answered accepted, want 1: %v", got, len(answers), answers)
 	}
-	if inLedger, entries := ledgerAccepted(t, st); inLedger != 1 || entries != len(answers) {
-		t.Errorf("the ledger accepted %d events in %d entries, want 1 in %d (one per delivery)", inLedger, entries, len(answers))
+	if inLedger, entries := ledgerAccepted(t, st); inLedger != 1 || entries < 1 || entries > len(answers) {
+		t.Errorf("the ledger accepted %d events in %d entries, want 1 in 1 to %d (one per commit)", inLedger, entries, len(answers))
 	}
 	if _, err := st.Verify(context.Background(), store.VerifyOptions{}); err != nil {
 		t.Fatal(err)

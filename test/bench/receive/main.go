@@ -35,7 +35,7 @@ func main() {
 	records := flag.Int("kafka", 200_000, "Kafka records (0: skip the Kafka phase)")
 	partitions := flag.Int("partitions", 4, "the topic's partitions")
 	maxPoll := flag.Int("max-poll", 500, "records a poll takes, both consumers (journey: spec.stream.kafka.maxPollRecords)")
-	financial := flag.Bool("financial", true, "the Stripe source is financial (a ledger entry per delivery), as the sample's")
+	financial := flag.Bool("financial", true, "the Stripe source is financial (a ledger entry per group commit), as the sample's")
 	only := flag.String("only", "", "stripe, segment or kafka: run that phase only")
 	binary := flag.String("journey", "bin/journey", "the journey binary")
 	flag.BoolVar(&childStderr, "child-stderr", false, "show the contenders' standard error")
@@ -119,7 +119,7 @@ func run(cfg config) error {
 	fmt.Printf("bench-receive: %d rounds, PostgreSQL on loopback (fresh database per run), %d clients over keep-alive connections\n", cfg.rounds, cfg.clients)
 	var summary []string
 	if cfg.only == "" || cfg.only == "stripe" {
-		fin := "financial: a ledger entry per delivery"
+		fin := "financial: a ledger entry per group commit"
 		if !cfg.financial {
 			fin = "not financial"
 		}
