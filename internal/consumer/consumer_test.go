@@ -44,6 +44,8 @@ func TestRebalance(t *testing.T) {
 			o := storeOffsets(t, st)
 			return o[0] == n/parts && o[1] == n/parts && o[2] == n/parts && o[3] == n/parts
 		})
+		// A batch is counted just after it commits.
+		eventually(t, "every record counted", func() bool { return first.count("accepted")+second.count("accepted") >= n })
 		if a, b := first.count("accepted"), second.count("accepted"); a+b != n || b == 0 {
 			t.Fatalf("accepted %d + %d, want %d in all with some by the consumer that joined", a, b, n)
 		}
@@ -142,6 +144,7 @@ func TestStaleConsumerCannotWrite(t *testing.T) {
 		if len(lost) == 0 {
 			t.Fatal("the usurped batch held no event")
 		}
+		eventually(t, "every record counted", func() bool { return c.count("accepted") >= n })
 		if a, d := c.count("accepted"), c.count("duplicate"); a != n || d != 0 {
 			t.Fatalf("accepted %d with %d duplicates, want %d and none: the stale batch must have written nothing", a, d, n)
 		}
@@ -182,6 +185,7 @@ func TestPoisonRecord(t *testing.T) {
 				t.Errorf("no quarantined record says %q; they say:\n%s", want, all)
 			}
 		}
+		eventually(t, "every record counted", func() bool { return c.count("quarantined")+c.count("accepted") >= 5 })
 		if len(held) != 3 || c.count("quarantined") != 3 || c.count("accepted") != 2 {
 			t.Fatalf("%d held, %d counted quarantined, %d accepted; want 3, 3, 2", len(held), c.count("quarantined"), c.count("accepted"))
 		}
@@ -227,6 +231,7 @@ func TestBrokerDownThenBack(t *testing.T) {
 		produce(t, brokers, topic, parts, n/2, n)
 		eventually(t, "every record stored", func() bool { return stored(t, st, ids(0, n)) == n })
 		eventually(t, "the consumer ready again", func() bool { return ready() == http.StatusOK })
+		eventually(t, "every record counted", func() bool { return c.count("accepted") >= n })
 		if a, d := c.count("accepted"), c.count("duplicate"); a != n || d != 0 {
 			t.Fatalf("accepted %d with %d duplicates, want %d and none", a, d, n)
 		}
