@@ -3,6 +3,7 @@ package evaluator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
@@ -27,8 +28,8 @@ type shardDoc struct {
 }
 
 // ErrShardsMissing: the merging shard has not got every shard's figures
-// yet; it evaluates again at the next interval.
-var ErrShardsMissing = fmt.Errorf("waiting for every shard's first evaluation")
+// yet; Run tries again within shardRetry.
+var ErrShardsMissing = errors.New("waiting for every shard's first evaluation")
 
 // otherShards are the other shards' figures, for the merging shard; none
 // for another shard or an unsharded evaluator.

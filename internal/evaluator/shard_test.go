@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -193,7 +194,7 @@ func alerted(t *testing.T, am *recorder) []string {
 			seen[a.Labels["alertname"]+"/"+a.Labels["user"]] = true
 		}
 	}
-	return sortedSet(seen)
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // surveyed is every user surveyed; a user surveyed twice fails the test.
@@ -210,14 +211,5 @@ func surveyed(t *testing.T, r *recorder) []string {
 		}
 		seen[req.User] = true
 	}
-	return sortedSet(seen)
-}
-
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(seen))
 }

@@ -47,9 +47,6 @@ func (e *Engine) SetShard(s Shard) error {
 	return nil
 }
 
-// Shard is the users the engine evaluates.
-func (e *Engine) Shard() Shard { return e.shard }
-
 // Merges says whether the shard merges every shard's figures into the
 // journey's (shard 0, or the only one).
 func (s Shard) Merges() bool { return s.Index == 0 }

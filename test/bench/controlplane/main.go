@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -199,7 +198,7 @@ func run(nSources, nRules, nMaps int, rest time.Duration, binary string) error {
 			}
 		}
 	}
-	rss, err := peakRSS(mgr.Process.Pid)
+	rss, err := testutil.PeakRSS(mgr.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -212,7 +211,7 @@ func run(nSources, nRules, nMaps int, rest time.Duration, binary string) error {
 	fmt.Printf("  operator: converged (no write for 5s, the 5s not counted)             %8.2fs\n", converged.Seconds())
 	fmt.Printf("  writes at rest over %s (objects whose resourceVersion moved)          %8d  (%.1f per minute)\n",
 		rest, writes, float64(writes)/rest.Minutes())
-	fmt.Printf("  manager peak RSS (VmHWM)                                              %8.1f MiB\n", float64(rss)/1024)
+	fmt.Printf("  manager peak RSS (VmHWM)                                              %8.1f MiB\n", float64(rss)/(1<<20))
 	return nil
 }
 
@@ -376,18 +375,4 @@ func writeKubeconfig(env *envtest.Environment) (string, error) {
 	defer f.Close()
 	_, err = f.Write(data)
 	return f.Name(), err
-}
-
-// peakRSS is the process's high-water resident set, in KiB.
-func peakRSS(pid int) (int, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			return strconv.Atoi(f[1])
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }

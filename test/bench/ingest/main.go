@@ -37,6 +37,7 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
 	"github.com/cjm-dev/journey-operator/internal/store/pgtest"
+	"github.com/cjm-dev/journey-operator/internal/testutil"
 	"github.com/cjm-dev/journey-operator/test/bench/ingest/billing"
 )
 
@@ -209,13 +210,13 @@ func ingest(binary, dir, name, file, dsn string) (measured, error) {
 	}
 	// The child's own high-water mark (VmHWM), polled while it runs: the
 	// rusage maxrss of a child keeps the parent's across exec on Linux.
-	peak := make(chan int)
+	peak := make(chan int64)
 	stop := make(chan struct{})
 	go func() {
-		max := 0
+		var max int64
 		for {
-			if kb := vmHWM(cmd.Process.Pid); kb > max {
-				max = kb
+			if rss, _ := testutil.PeakRSS(cmd.Process.Pid); rss > max {
+				max = rss
 			}
 			select {
 			case <-stop:
@@ -239,22 +240,7 @@ func ingest(binary, dir, name, file, dsn string) (measured, error) {
 	_ = json.Unmarshal([]byte(out.String()), &sum)
 	fmt.Fprintf(os.Stderr, "  (%s into %s: read %d, accepted %d, quarantined %d, rejected %d, %s)\n",
 		name, strings.SplitN(dsn, ":", 2)[0], sum.Read, sum.Accepted, sum.Quarantined, sum.Rejected, sum.Outcome)
-	return measured{took: took, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), rss: float64(hwm) / 1024}, nil
-}
-
-// vmHWM reads a live process's peak resident set in KiB (0 once it is gone).
-func vmHWM(pid int) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.Atoi(f[1])
-			return kb
-		}
-	}
-	return 0
+	return measured{took: took, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), rss: float64(hwm) / (1 << 20)}, nil
 }
 
 // row is an event as the baselines write it: the same columns as the store.

@@ -17,8 +17,6 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -33,6 +31,7 @@ import (
 	"github.com/cjm-dev/journey-operator/internal/runconfig"
 	"github.com/cjm-dev/journey-operator/internal/store"
 	"github.com/cjm-dev/journey-operator/internal/store/pgtest"
+	"github.com/cjm-dev/journey-operator/internal/testutil"
 )
 
 func main() {
@@ -325,20 +324,11 @@ func resetPeakRSS() {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
-// peakRSS is the process's peak resident set size in bytes (VmHWM) since
-// the last resetPeakRSS.
+// peakRSS is the process's peak resident set size in bytes since the
+// last resetPeakRSS.
 func peakRSS() int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	rss, _ := testutil.PeakRSS(0)
+	return rss
 }
 
 // reset undoes what an earlier run on the database left besides its events

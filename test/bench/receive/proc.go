@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cjm-dev/journey-operator/internal/testutil"
 )
 
 // child is a process under measurement: a `journey receive`, a `journey
@@ -40,7 +42,10 @@ func startChild(name string, args []string, env ...string) (*child, error) {
 }
 
 // peakRSS is the child's VmHWM in bytes; read it before stop.
-func (c *child) peakRSS() int64 { return statusKB(c.cmd.Process.Pid, "VmHWM:") << 10 }
+func (c *child) peakRSS() int64 {
+	rss, _ := testutil.PeakRSS(c.cmd.Process.Pid)
+	return rss
+}
 
 // cpu is the child's user and system CPU time so far.
 func (c *child) cpu() time.Duration {
@@ -72,20 +77,6 @@ func (c *child) stop() error {
 		<-c.done
 	}
 	return nil
-}
-
-func statusKB(pid int, field string) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, field); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb
-		}
-	}
-	return 0
 }
 
 // waitReady polls url until it answers 200, or the child exits.
