@@ -23,6 +23,7 @@ import (
 	predictcmd "github.com/cjm-dev/journey-operator/internal/cmd/predict"
 	quarantinecmd "github.com/cjm-dev/journey-operator/internal/cmd/quarantine"
 	receivecmd "github.com/cjm-dev/journey-operator/internal/cmd/receive"
+	retaincmd "github.com/cjm-dev/journey-operator/internal/cmd/retain"
 	reviewcmd "github.com/cjm-dev/journey-operator/internal/cmd/review"
 	runcmd "github.com/cjm-dev/journey-operator/internal/cmd/run"
 	sampledatacmd "github.com/cjm-dev/journey-operator/internal/cmd/sampledata"
@@ -51,6 +52,9 @@ var commands = []struct {
 	}},
 	{"review", "release or discard quarantined records, with a ledger entry naming who and why", func(args []string) error {
 		return reviewcmd.Run(ctrl.SetupSignalHandler(), args, os.Stdout)
+	}},
+	{"retain", "retire events older than a retention policy, with a ledger entry naming who and why: journey retain --older-than 400d", func(args []string) error {
+		return retaincmd.Run(context.Background(), args, os.Stdout)
 	}},
 	{"evaluate", "evaluate one JourneyMap on an interval: status, /metrics, the journey map page", func(args []string) error {
 		return evaluatecmd.Run(ctrl.SetupSignalHandler(), args)

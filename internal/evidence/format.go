@@ -104,6 +104,15 @@ func writeTable(w io.Writer, rep *Report) error {
 	}
 	tw.Flush()
 
+	fmt.Fprintf(w, "\nRetired by policy\n")
+	if len(rep.Retirements) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for _, r := range rep.Retirements {
+		fmt.Fprintf(w, "  %s: %s retired %d events that occurred before %s (%d covered by ledger entries, which the ledger still verifies); reason: %s\n",
+			stamp(r.At), r.Actor, r.Events, stamp(r.Horizon), r.Covered, r.Reason)
+	}
+
 	fmt.Fprintf(w, "\nConfiguration used by runs (who last changed it)\n")
 	for _, c := range rep.Changes {
 		who := editors(c.Editors)
@@ -169,6 +178,10 @@ func writeCSV(w io.Writer, rep *Report) error {
 			i(r.Released, 10), i(r.Duplicates, 10), i(r.Discarded, 10), r.Amount, r.Currency, r.TimeToResolve.String(),
 			r.MeanTimeToResolve.String(), r.LedgerHash})
 	}
+	rows = append(rows, nil, []string{"section", "at", "actor", "reason", "horizon", "events", "covered", "ledger_hash"})
+	for _, r := range rep.Retirements {
+		rows = append(rows, []string{"retirement", stamp(r.At), r.Actor, r.Reason, stamp(r.Horizon), i(r.Events, 10), i(r.Covered, 10), r.LedgerHash})
+	}
 	rows = append(rows, nil, []string{"section", "source", "config_hash", "first_used", "first_run", "runs", "editors"})
 	for _, c := range rep.Changes {
 		rows = append(rows, []string{"configuration", c.Source, c.ConfigHash, stamp(c.FirstUsed), c.FirstRun, strconv.Itoa(c.Runs), editors(c.Editors)})
@@ -197,7 +210,7 @@ td:first-child,th:first-child,td.l{text-align:left}.bad{color:#b00020;font-weigh
 </style></head><body>
 <h1>Completeness and accuracy evidence</h1>
 <p>Generated {{stamp .GeneratedAt}}{{if .Source}} for {{.Source}}{{end}}.</p>
-{{if .Ledger.Verifies}}<p class="ok" id="ledger">The audit ledger verifies: {{.Ledger.Entries}} entries, {{.Ledger.Rows}} rows checked against their digests, {{.Ledger.Anchors}} anchors found. Head <code>{{.Ledger.Head}}</code>.</p>
+{{if .Ledger.Verifies}}<p class="ok" id="ledger">The audit ledger verifies: {{.Ledger.Entries}} entries, {{.Ledger.Rows}} rows checked against their digests{{if .Ledger.Retired}} ({{.Ledger.Retired}} of them retired by policy, checked from the hashes the ledger keeps){{end}}, {{.Ledger.Anchors}} anchors found. Head <code>{{.Ledger.Head}}</code>.</p>
 {{else}}<p class="bad" id="ledger">The audit ledger does not verify: {{.Ledger.Problem}}</p>{{end}}
 <h2>Runs</h2>
 <table id="runs"><tr><th>Source</th><th>Run</th><th>Finished</th><th>Outcome</th><th>Read</th><th>Accepted</th><th>Duplicates</th><th>Quarantined</th><th>Rejected</th><th>Amount read</th><th>Loaded</th><th>Duplicates</th><th>Quarantined</th><th>Rejected</th><th>Balanced</th></tr>
@@ -210,6 +223,10 @@ td:first-child,th:first-child,td.l{text-align:left}.bad{color:#b00020;font-weigh
 <h2>Reviews</h2>
 <table id="reviews"><tr><th>Source</th><th>When</th><th>Reviewer</th><th>Decision</th><th>Matched</th><th>Released</th><th>Discarded</th><th>Amount</th><th>Waited (oldest)</th><th>Reason</th></tr>
 {{range .Reviews}}<tr><td>{{.Source}}</td><td>{{stamp .At}}</td><td class="l">{{.Reviewer}}</td><td class="l">{{.Decision}}</td><td>{{.Matched}}</td><td>{{.Released}}</td><td>{{.Discarded}}</td><td>{{.Amount}} {{.Currency}}</td><td>{{.TimeToResolve}}</td><td class="l">{{.Reason}}</td></tr>
+{{end}}</table>
+<h2>Retired by policy</h2>
+<table id="retirements"><tr><th>When</th><th>Who</th><th>Occurred before</th><th>Events</th><th>Covered by the ledger</th><th>Reason</th></tr>
+{{range .Retirements}}<tr><td>{{stamp .At}}</td><td class="l">{{.Actor}}</td><td>{{stamp .Horizon}}</td><td>{{.Events}}</td><td>{{.Covered}}</td><td class="l">{{.Reason}}</td></tr>
 {{end}}</table>
 <h2>Configuration used by runs</h2>
 <table id="changes"><tr><th>Source</th><th>Configuration</th><th>First used</th><th>First run</th><th>Runs</th><th>Last changed by</th></tr>

@@ -31,33 +31,37 @@ type Options struct {
 
 // Report is the evidence.
 type Report struct {
-	GeneratedAt time.Time   `json:"generatedAt"`
-	Source      string      `json:"source,omitempty"`
-	From        *time.Time  `json:"from,omitempty"`
-	To          *time.Time  `json:"to,omitempty"`
-	Ledger      LedgerCheck `json:"ledger"`
-	Runs        []Run       `json:"runs"`
-	Days        []Day       `json:"days"`
-	Reviews     []Review    `json:"reviews"`
-	Changes     []Change    `json:"configurationChanges"`
-	Pending     []Pending   `json:"pending"`
-	Totals      Counts      `json:"totals"`
-	Unbalanced  int         `json:"unbalanced"`
-	Incomplete  int         `json:"incomplete"`
-	Sources     []string    `json:"sources"`
-	Entries     int         `json:"entries"`
-	Problems    []string    `json:"problems,omitempty"`
-	ledgerError error       `json:"-"`
+	GeneratedAt time.Time    `json:"generatedAt"`
+	Source      string       `json:"source,omitempty"`
+	From        *time.Time   `json:"from,omitempty"`
+	To          *time.Time   `json:"to,omitempty"`
+	Ledger      LedgerCheck  `json:"ledger"`
+	Runs        []Run        `json:"runs"`
+	Days        []Day        `json:"days"`
+	Reviews     []Review     `json:"reviews"`
+	Retirements []Retirement `json:"retirements"`
+	Changes     []Change     `json:"configurationChanges"`
+	Pending     []Pending    `json:"pending"`
+	Totals      Counts       `json:"totals"`
+	Unbalanced  int          `json:"unbalanced"`
+	Incomplete  int          `json:"incomplete"`
+	Sources     []string     `json:"sources"`
+	Entries     int          `json:"entries"`
+	Problems    []string     `json:"problems,omitempty"`
+	ledgerError error        `json:"-"`
 }
 
 // LedgerCheck is what verifying the ledger found when the report was made.
 type LedgerCheck struct {
-	Verifies bool   `json:"verifies"`
-	Entries  int64  `json:"entries"`
-	Rows     int64  `json:"rows"`
-	Anchors  int    `json:"anchors"`
-	Head     string `json:"head"`
-	Problem  string `json:"problem,omitempty"`
+	Verifies bool  `json:"verifies"`
+	Entries  int64 `json:"entries"`
+	Rows     int64 `json:"rows"`
+	Anchors  int   `json:"anchors"`
+	// Retired rows were retired by policy and verified from the hashes the
+	// ledger keeps of them.
+	Retired int64  `json:"retired"`
+	Head    string `json:"head"`
+	Problem string `json:"problem,omitempty"`
 }
 
 // Counts is read = accepted + duplicates + quarantined + rejected, in
@@ -178,6 +182,20 @@ type Review struct {
 	LedgerHash        string   `json:"ledgerHash"`
 }
 
+// Retirement is events retired by a retention policy: who, why, through
+// when, and how many (of the report's source, or of all).
+type Retirement struct {
+	At      time.Time `json:"at"`
+	Actor   string    `json:"actor"`
+	Reason  string    `json:"reason"`
+	Horizon time.Time `json:"horizon"`
+	Events  int64     `json:"events"`
+	// Covered of them were rows ledger entries covered: the ledger keeps
+	// their hashes, so those entries still verify.
+	Covered    int64  `json:"covered"`
+	LedgerHash string `json:"ledgerHash"`
+}
+
 // Change is one configuration that runs used, in the order first used.
 type Change struct {
 	Source     string    `json:"source"`
@@ -237,7 +255,7 @@ func Build(ctx context.Context, st store.Store, o Options) (*Report, error) {
 		rep.To = &o.To
 	}
 	vr, verr := st.Verify(ctx, store.VerifyOptions{Anchors: o.Anchors})
-	rep.Ledger = LedgerCheck{Verifies: verr == nil, Entries: vr.Entries, Rows: vr.Rows, Anchors: vr.Anchors, Head: vr.Head}
+	rep.Ledger = LedgerCheck{Verifies: verr == nil, Entries: vr.Entries, Rows: vr.Rows, Anchors: vr.Anchors, Retired: vr.Retired, Head: vr.Head}
 	if verr != nil {
 		rep.Ledger.Problem = verr.Error()
 		rep.ledgerError = verr
@@ -245,6 +263,15 @@ func Build(ctx context.Context, st store.Store, o Options) (*Report, error) {
 	entries, err := st.LedgerEntries(ctx, store.LedgerFilter{Source: o.Source, From: o.From, To: o.To})
 	if err != nil {
 		return nil, err
+	}
+	if o.Source != "" {
+		// Retirements are the store's, not a source's: those that retired
+		// some of the source's events belong in its evidence.
+		retires, err := st.LedgerEntries(ctx, store.LedgerFilter{Kinds: []store.EntryKind{store.EntryRetire}, From: o.From, To: o.To})
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, retires...)
 	}
 	rep.Entries = len(entries)
 	if err := rep.fold(entries); err != nil {
@@ -271,6 +298,23 @@ func Build(ctx context.Context, st store.Store, o Options) (*Report, error) {
 		rep.Pending = append(rep.Pending, row)
 	}
 	return rep, nil
+}
+
+// retirement adds a retire entry, counting the report's source's events
+// (all sources' without one); one that retired none of them is left out.
+func (rep *Report) retirement(e *store.LedgerEntry) error {
+	d, err := store.DecodeRetireDetail(e.Detail)
+	if err != nil {
+		return fmt.Errorf("ledger entry %d: detail: %w", e.Seq, err)
+	}
+	r := Retirement{At: e.At, Actor: e.Actor, Reason: d.Reason, Horizon: d.Horizon, Events: e.Read, Covered: d.Covered, LedgerHash: e.Hash}
+	if rep.Source != "" {
+		if r.Events = d.Events[rep.Source]; r.Events == 0 {
+			return nil
+		}
+	}
+	rep.Retirements = append(rep.Retirements, r)
+	return nil
 }
 
 // runDetail is the closing entry's detail (internal/ingest writes it).
@@ -304,6 +348,12 @@ func (rep *Report) fold(entries []store.LedgerEntry) error {
 	sources := map[string]bool{}
 	for i := range entries {
 		e := &entries[i]
+		if e.Kind == store.EntryRetire {
+			if err := rep.retirement(e); err != nil {
+				return err
+			}
+			continue
+		}
 		sources[e.Source] = true
 		switch e.Kind {
 		case store.EntryBatch, store.EntryRun, store.EntryLegacy:

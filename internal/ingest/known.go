@@ -12,8 +12,9 @@ const maxKnownUsers = 200_000
 
 // knownUsers remembers, for one run, the users the store has confirmed
 // have an event of a touchpoint, and asks the store only about the others.
-// A confirmed user stays confirmed: events are never deleted. Users found
-// unknown are asked again each time, since their event may arrive later.
+// A confirmed user stays confirmed for the run: events are deleted only by
+// retiring months long past. Users found unknown are asked again each
+// time, since their event may arrive later.
 // A relationship check looks up every record's user, and most users recur
 // batch after batch, so this saves most of those lookups. A run's batches
 // are checked one at a time, so it needs no lock.

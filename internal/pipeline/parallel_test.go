@@ -23,7 +23,10 @@ import (
 type lookupStore struct {
 	store.Store
 	events, keys, users, held map[string]bool
+	horizon                   time.Time
 }
+
+func (s lookupStore) Horizon(context.Context) (time.Time, error) { return s.horizon, nil }
 
 func pick(set map[string]bool, want []string) map[string]bool {
 	out := map[string]bool{}

@@ -62,6 +62,7 @@ type Pipeline struct {
 	uniqueChecks             int           // how many of checks are unique checks
 	adapter                  types.Adapter // for the event variable
 	spare                    atomic.Pointer[scratch]
+	horizon                  horizonCache
 	// RunChecks are the freshness and volume checks, for the ingest package.
 	RunChecks []v1alpha1.Check
 	// Workers is how many goroutines map and check a batch's records
@@ -313,6 +314,9 @@ func (p *Pipeline) Process(ctx context.Context, st store.Store, runID string, no
 		fresh = append(fresh, c)
 	}
 	cands = fresh
+	if cands, err = p.holdRetired(ctx, st, runID, now, res, cands); err != nil {
+		return nil, err
+	}
 
 	nc := len(p.checks)
 	found := sc.checked(len(cands) * nc)

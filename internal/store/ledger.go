@@ -32,6 +32,12 @@ const (
 	// data (an upgraded store, or a source just made financial) into the
 	// ledger, once, before the source's first covering entry.
 	EntryAdopt EntryKind = "adopt"
+	// EntryRetire records events retired by a retention policy: who and
+	// why, how many of each source, and, for the events an entry covered,
+	// the hashes that entry's digest was computed from (kept in
+	// retired_rows, which this entry's digest covers), so that the entry
+	// still verifies once the rows are gone.
+	EntryRetire EntryKind = "retire"
 )
 
 // LedgerEntry is one link of the tamper-evident audit ledger, one chain for

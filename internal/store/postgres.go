@@ -149,7 +149,7 @@ func (s *pgStore) lookup(ctx context.Context, query string, ids []string, args .
 
 func (s *pgStore) ExistingEvents(ctx context.Context, source string, ids []string) (map[string]bool, error) {
 	m, err := s.lookup(ctx, `SELECT k.id FROM unnest($1::text[]) AS k(id), LATERAL
-		(SELECT 1 FROM events e WHERE e.source = $2 AND e.event_id = k.id LIMIT 1) AS hit`, ids, source)
+		(SELECT 1 FROM event_keys e WHERE e.event_id = k.id AND e.source = $2) AS hit`, ids, source)
 	if err != nil {
 		return nil, fmt.Errorf("look up stored events of %s: %w", source, err)
 	}

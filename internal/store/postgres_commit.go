@@ -111,7 +111,7 @@ func (s *pgStore) commit(ctx context.Context, p *prepared) (inserted, held int, 
 		if inserted, err = s.writeEvents(ctx, tx, p.events, entry, p.now); err != nil {
 			return fmt.Errorf("write events: %w", err)
 		}
-		if len(p.events) > 0 {
+		if inserted > 0 {
 			if err := advanceSourceSeq(ctx, tx, p.eventSources); err != nil {
 				return err
 			}
@@ -166,15 +166,16 @@ func (s *pgStore) commit(ctx context.Context, p *prepared) (inserted, held int, 
 
 // existingBefore returns the IDs of events that were stored before this
 // transaction took the events lock: under it no other commit writes
-// events, so those are the ones numbered at or below the newest then.
+// events, so those are the batch's keys stored but for the events this
+// transaction numbered (after the newest then).
 func (t *pgTx) existingBefore(ctx context.Context, events []eventRow) (map[string]bool, error) {
 	src, ids := make([]string, len(events)), make([]string, len(events))
 	for i := range events {
 		src[i], ids[i] = events[i].Source, events[i].EventID
 	}
-	rows, err := t.tx.Query(ctx, `SELECT e.event_id FROM events e
-		JOIN unnest($1::text[], $2::text[]) AS b(s, id) ON e.source = b.s AND e.event_id = b.id
-		WHERE e.seq <= $3`, src, ids, t.eventsAfter)
+	rows, err := t.tx.Query(ctx, `SELECT b.id FROM unnest($1::text[], $2::text[]) AS b(s, id)
+		WHERE EXISTS (SELECT 1 FROM event_keys k WHERE k.event_id = b.id AND k.source = b.s)
+		EXCEPT SELECT event_id FROM events WHERE seq > $3`, src, ids, t.eventsAfter)
 	if err != nil {
 		return nil, err
 	}
@@ -199,12 +200,20 @@ func entryArg(seq int64) *int64 {
 }
 
 // writeEvents inserts events, each naming ledger entry entry (0: none),
-// skipping those already stored (and repeats among them), and returns how
-// many it inserted.
+// skipping those already stored (and repeats among them: the first
+// counts), and returns how many it inserted. tx holds the events lock.
+//
+// Exactly-once is event_keys' primary key (the partitioned events table
+// has no unique key, see migration 0008): each event's key goes in first,
+// and only the events whose key went in are written, in the batch's order
+// (which is the order of their sequence numbers).
 func (s *pgStore) writeEvents(ctx context.Context, tx pgx.Tx, events []eventRow, entry int64, now time.Time) (int, error) {
 	n := len(events)
 	if n == 0 {
 		return 0, nil
+	}
+	if err := preparePartitions(ctx, tx, events); err != nil {
+		return 0, err
 	}
 	if n < s.copyThreshold {
 		var (
@@ -222,19 +231,27 @@ func (s *pgStore) writeEvents(ctx context.Context, tx pgx.Tx, events []eventRow,
 				attr[i] = &a
 			}
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO events (source, event_id, namespace, user_id, touchpoint, system, type, occurred_at,
+		tag, err := tx.Exec(ctx, `WITH t AS (
+				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[],
+					$9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY AS t(s, e, ns, u, tp, sy, ty, o, a, c, at, r, ord)),
+			fresh AS (INSERT INTO event_keys (event_id, source) SELECT e, s FROM t ON CONFLICT DO NOTHING RETURNING event_id, source),
+			first AS (SELECT DISTINCT ON (t.s, t.e) t.* FROM t JOIN fresh ON fresh.source = t.s AND fresh.event_id = t.e ORDER BY t.s, t.e, t.ord)
+			INSERT INTO events (source, event_id, namespace, user_id, touchpoint, system, type, occurred_at,
 				amount, currency, attributes, run_id, ingested_at, entry)
-			SELECT s, e, ns, u, tp, sy, ty, o, a::numeric, c, at::jsonb, r, $13, $14
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[],
-				$9::text[], $10::text[], $11::text[], $12::text[]) AS t(s, e, ns, u, tp, sy, ty, o, a, c, at, r)
-			ON CONFLICT (source, event_id) DO NOTHING`,
+			SELECT s, e, ns, u, tp, sy, ty, o, a::numeric, c, at::jsonb, r, $13, $14 FROM first ORDER BY ord`,
 			src, id, ns, user, tp, sys, typ, occurred, amount, cur, attr, run, now, entryArg(entry))
 		return int(tag.RowsAffected()), err
 	}
 
+	keys := newCopyData(2, n, 48)
+	defer keys.release()
 	data := newCopyData(len(eventCols), n, 256)
+	defer data.release()
 	for i := range events {
 		e := &events[i]
+		keys.row()
+		keys.text(e.EventID)
+		keys.text(e.Source)
 		data.row()
 		data.text(e.Source)
 		data.text(e.EventID)
@@ -254,20 +271,47 @@ func (s *pgStore) writeEvents(ctx context.Context, tx pgx.Tx, events []eventRow,
 		data.int8OrNull(entry)
 	}
 	rows := data.end()
-	defer data.release()
 	// An ingest looked its events up before committing, so a batch almost
-	// always holds only new ones. Should one exist after all (another run
-	// committed it meanwhile, or the batch repeats an ID), the existing
-	// ones are skipped.
-	merged, err := copyOrMerge(ctx, tx, "events", eventCols, rows,
-		`CREATE TEMP TABLE events_stage (LIKE events) ON COMMIT DROP; ALTER TABLE events_stage DROP COLUMN seq`,
-		`INSERT INTO events (`+strings.Join(eventCols, ", ")+`)
-		SELECT `+strings.Join(eventCols, ", ")+` FROM events_stage
-		ON CONFLICT (source, event_id) DO NOTHING`)
-	if err != nil || merged == nil {
-		return n, err
+	// always holds only new ones: their keys and then the events go
+	// straight in. Should one exist after all (another run committed it
+	// meanwhile, or the batch repeats an ID), the batch is staged and only
+	// the events whose key went in are written.
+	sp, err := tx.Begin(ctx) // a savepoint
+	if err != nil {
+		return 0, err
 	}
-	return int(merged.RowsAffected()), nil
+	err = copyInto(ctx, sp, "event_keys", []string{"event_id", "source"}, keys.end())
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		if err := sp.Commit(ctx); err != nil {
+			return 0, err
+		}
+		return n, copyInto(ctx, tx, "events", eventCols, rows)
+	case !errors.As(err, &pgErr) || pgErr.Code != "23505": // unique_violation
+		return 0, err
+	}
+	if err := sp.Rollback(ctx); err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE events_stage (LIKE events) ON COMMIT DROP;
+		ALTER TABLE events_stage DROP COLUMN seq, ADD COLUMN ord bigint GENERATED ALWAYS AS IDENTITY`); err != nil {
+		return 0, err
+	}
+	if err := copyInto(ctx, tx, "events_stage", eventCols, rows); err != nil {
+		return 0, err
+	}
+	cols := strings.Join(eventCols, ", ")
+	tag, err := tx.Exec(ctx, `WITH fresh AS (
+			INSERT INTO event_keys (event_id, source) SELECT event_id, source FROM events_stage ORDER BY ord
+			ON CONFLICT DO NOTHING RETURNING event_id, source),
+		first AS (SELECT DISTINCT ON (t.source, t.event_id) t.* FROM events_stage t
+			JOIN fresh ON fresh.source = t.source AND fresh.event_id = t.event_id ORDER BY t.source, t.event_id, t.ord)
+		INSERT INTO events (`+cols+`) SELECT `+cols+` FROM first ORDER BY ord`)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // writeQuarantine holds the batch's records under ledger entry entry (0:

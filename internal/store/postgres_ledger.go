@@ -225,7 +225,7 @@ func (t *pgTx) insertEvents(ctx context.Context, events []eventRow, seq int64, n
 	if len(events) == 0 {
 		return nil
 	}
-	if _, err := t.s.writeEvents(ctx, t.tx, events, seq, now); err != nil {
+	if n, err := t.s.writeEvents(ctx, t.tx, events, seq, now); err != nil || n == 0 {
 		return err
 	}
 	var sources []string

@@ -61,31 +61,51 @@ func (s *pgStore) ScanSlices(ctx context.Context, q EventQuery, n int, fn func(i
 		}
 		defer tx.Rollback(ctx)
 		var snapshot string
-		var blocks int64
 		if _, err := tx.Exec(ctx, `LOCK TABLE events IN ACCESS SHARE MODE`); err != nil {
 			return fmt.Errorf("read events: %w", err)
 		}
-		err = tx.QueryRow(ctx, `SELECT pg_export_snapshot(), pg_relation_size('events') / current_setting('block_size')::bigint`).
-			Scan(&snapshot, &blocks)
-		if err != nil {
+		if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
 			return fmt.Errorf("read events: %w", err)
 		}
-		per := blocks/int64(n) + 1
+		// Each slice reads its share of every month's partition: the
+		// partition's pages cut into n ranges.
+		rows, err := tx.Query(ctx, `SELECT c.relname::text, pg_relation_size(c.oid) / current_setting('block_size')::bigint
+			FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass ORDER BY c.relname`)
+		if err != nil {
+			return fmt.Errorf("read events: list partitions: %w", err)
+		}
+		type partition struct {
+			name   string
+			blocks int64
+		}
+		parts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (partition, error) {
+			var p partition
+			return p, r.Scan(&p.name, &p.blocks)
+		})
+		if err != nil {
+			return fmt.Errorf("read events: list partitions: %w", err)
+		}
 		read := func(i int, tx pgx.Tx) error {
-			cols, where, args := pgEventQuery(q)
-			// Ranges of the table's pages; the last one open, as the table
-			// may have grown since it was measured.
-			args = append(args, fmt.Sprintf("(%d,0)", int64(i)*per))
-			where += fmt.Sprintf(` AND ctid >= $%d::text::tid`, len(args))
-			if i < n-1 {
-				args = append(args, fmt.Sprintf("(%d,0)", int64(i+1)*per))
-				where += fmt.Sprintf(` AND ctid < $%d::text::tid`, len(args))
+			for _, p := range parts {
+				cols, where, args := pgEventQuery(q)
+				// The last range is open, as the partition may have grown
+				// since it was measured.
+				per := p.blocks/int64(n) + 1
+				args = append(args, fmt.Sprintf("(%d,0)", int64(i)*per))
+				where += fmt.Sprintf(` AND ctid >= $%d::text::tid`, len(args))
+				if i < n-1 {
+					args = append(args, fmt.Sprintf("(%d,0)", int64(i+1)*per))
+					where += fmt.Sprintf(` AND ctid < $%d::text::tid`, len(args))
+				}
+				rows, err := tx.Query(ctx, `SELECT `+cols+` FROM `+pgx.Identifier{p.name}.Sanitize()+` WHERE `+where, args...)
+				if err != nil {
+					return fmt.Errorf("read events: %w", err)
+				}
+				if err := scanPgEvents(rows, func(ev *Event, attrs []byte) error { return fn(i, ev, attrs) }); err != nil {
+					return err
+				}
 			}
-			rows, err := tx.Query(ctx, `SELECT `+cols+` FROM events WHERE `+where, args...)
-			if err != nil {
-				return fmt.Errorf("read events: %w", err)
-			}
-			return scanPgEvents(rows, func(ev *Event, attrs []byte) error { return fn(i, ev, attrs) })
+			return nil
 		}
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return read(0, tx) })

@@ -35,6 +35,15 @@ func (s *sqliteStore) Commit(ctx context.Context, b Batch) (CommitResult, error)
 // changes, and with the four indexes events had then, that journal spilled
 // to a temporary file on each multi-row INSERT: a fifth of a commit's time.
 func writeSQLiteEvents(ctx context.Context, tx *sql.Tx, events []eventRow, sources []string, entry int64, now time.Time) (int, []digestEvent, error) {
+	if len(events) > 0 {
+		horizon, err := sqliteHorizon(ctx, tx)
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := refuseRetired(events, horizon); err != nil {
+			return 0, nil, err
+		}
+	}
 	at := fmtTime(now)
 	var entryCol any
 	var returning string

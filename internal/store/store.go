@@ -235,6 +235,14 @@ type Store interface {
 	// it covers. The error is a *BrokenLinkError naming the first entry
 	// (or rows) that does not verify; the report says what was checked.
 	Verify(ctx context.Context, o VerifyOptions) (VerifyReport, error)
+	// Retire retires by policy the events that occurred before a month,
+	// with a ledger entry naming who and why that keeps what the ledger
+	// needs to verify the entries that covered them; from then on commits
+	// refuse events before that month (a *RetiredError).
+	Retire(ctx context.Context, r RetireRequest) (RetireResult, error)
+	// Horizon is the retention horizon: events before it are retired
+	// (zero: none are).
+	Horizon(ctx context.Context) (time.Time, error)
 	Close() error
 }
 

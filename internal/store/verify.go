@@ -34,6 +34,11 @@ type VerifyReport struct {
 	Sources []string
 	// Anchors found in the chain.
 	Anchors int
+	// Retired counts the rows retired by policy (see Store.Retire) whose
+	// hashes the ledger keeps: their entries verified from them and the
+	// rows still stored. Retirements is the number of retire entries.
+	Retired     int64
+	Retirements int
 	// Unadopted counts the rows of sources that only legacy entries cover:
 	// written before entries covered data, they are taken into the ledger
 	// by the source's next entry.
@@ -84,6 +89,8 @@ type ledgerScanner interface {
 	eventsByEntry(ctx context.Context, fn func(entry int64, r *digestEvent) error) error
 	quarantineByEntry(ctx context.Context, fn func(entry int64, r *digestQuarantine) error) error
 	reviewedByEntry(ctx context.Context, fn func(entry int64, r *digestReviewed) error) error
+	// retiredRows streams what retire entries kept of retired rows.
+	retiredRows(ctx context.Context, fn func(r *retiredRow) error) error
 	// uncovered counts, per source, the events and quarantined records no
 	// entry covers, with an example of each.
 	uncovered(ctx context.Context) (map[string]uncoveredRows, error)
@@ -112,6 +119,7 @@ func verify(ctx context.Context, s ledgerScanner, o VerifyOptions) (VerifyReport
 	hashes := map[string]bool{}
 	covered := map[string]bool{}
 	legacy := map[string]bool{} // sources of legacy entries
+	retires := map[int64]*LedgerEntry{}
 	var chainErr error
 	err = s.entries(ctx, headSeq, func(e *LedgerEntry) error {
 		if chainErr != nil {
@@ -129,6 +137,10 @@ func verify(ctx context.Context, s ledgerScanner, o VerifyOptions) (VerifyReport
 			return nil
 		}
 		c := *e
+		if e.Kind == EntryRetire {
+			retires[e.Seq] = &c
+			return nil
+		}
 		byseq[e.Seq] = &c
 		covered[e.Source] = true
 		return nil
@@ -152,7 +164,7 @@ func verify(ctx context.Context, s ledgerScanner, o VerifyOptions) (VerifyReport
 	// Recompute each covering entry from its rows, section by section.
 	sums := map[int64]*entrySummary{}
 	orphans := map[int64]bool{}
-	group := func(section int) (add func(entry int64) *entryAccount, flush func()) {
+	group := func(section int, init func(entry int64, acc *entryAccount)) (add func(entry int64) *entryAccount, flush func()) {
 		var cur int64
 		var acc *entryAccount
 		flush = func() {
@@ -182,6 +194,9 @@ func verify(ctx context.Context, s ledgerScanner, o VerifyOptions) (VerifyReport
 			}
 			if acc == nil {
 				cur, acc = entry, &entryAccount{}
+				if init != nil {
+					init(entry, acc)
+				}
 			}
 			return acc
 		}
@@ -197,7 +212,24 @@ func verify(ctx context.Context, s ledgerScanner, o VerifyOptions) (VerifyReport
 		}
 		return true
 	}
-	add, flush := group(sectionEvents)
+	// Rows retired by policy count under their entries as the hashes
+	// their retire entry kept.
+	retired := map[int64][][32]byte{}  // by the entry that covered them
+	keptBy := map[int64][]retiredRow{} // by the retire entry that kept them
+	if err := s.retiredRows(ctx, func(r *retiredRow) error {
+		keptBy[r.RetireEntry] = append(keptBy[r.RetireEntry], *r)
+		if known(r.Entry) {
+			retired[r.Entry] = append(retired[r.Entry], r.Hash)
+		}
+		return nil
+	}); err != nil {
+		return rep, fmt.Errorf("read retired rows: %w", err)
+	}
+	withRetired := func(entry int64, acc *entryAccount) {
+		acc.events = append(acc.events, retired[entry]...)
+		delete(retired, entry)
+	}
+	add, flush := group(sectionEvents, withRetired)
 	if err := s.eventsByEntry(ctx, func(entry int64, r *digestEvent) error {
 		if !known(entry) {
 			return nil
@@ -207,7 +239,12 @@ func verify(ctx context.Context, s ledgerScanner, o VerifyOptions) (VerifyReport
 		return rep, fmt.Errorf("read events: %w", err)
 	}
 	flush()
-	add, flush = group(sectionQuarantine)
+	for _, entry := range sortedInts(retired) { // entries all of whose events are retired
+		add(entry)
+		flush()
+	}
+	rep.checkRetires(retires, keptBy, headSeq)
+	add, flush = group(sectionQuarantine, nil)
 	if err := s.quarantineByEntry(ctx, func(entry int64, r *digestQuarantine) error {
 		if !known(entry) {
 			return nil
@@ -217,7 +254,7 @@ func verify(ctx context.Context, s ledgerScanner, o VerifyOptions) (VerifyReport
 		return rep, fmt.Errorf("read quarantine: %w", err)
 	}
 	flush()
-	add, flush = group(sectionReviewed)
+	add, flush = group(sectionReviewed, nil)
 	if err := s.reviewedByEntry(ctx, func(entry int64, r *digestReviewed) error {
 		if !known(entry) {
 			return nil
@@ -311,6 +348,30 @@ func verify(ctx context.Context, s ledgerScanner, o VerifyOptions) (VerifyReport
 	return rep, rep.err()
 }
 
+// checkRetires recomputes each retire entry's digest from the rows it
+// kept, and looks for kept rows that no retire entry accounts for.
+func (r *VerifyReport) checkRetires(retires map[int64]*LedgerEntry, keptBy map[int64][]retiredRow, headSeq int64) {
+	for _, seq := range sortedInts(keptBy) {
+		if _, ok := retires[seq]; !ok && seq <= headSeq {
+			r.problem(seq, "retired rows name this entry, which is not a retire entry in the ledger: they were written behind the store's back")
+		}
+	}
+	for _, seq := range sortedInts(retires) {
+		e, kept := retires[seq], keptBy[seq]
+		r.Retirements++
+		d, err := DecodeRetireDetail(e.Detail)
+		switch {
+		case err != nil:
+			r.problem(seq, "its detail does not read as a retirement: %v", err)
+		case retireDigest(kept) != e.Digest:
+			r.problem(seq, "the retired rows it keeps do not match its digest: it kept %d, the store now holds %d: they were edited, deleted or added after the retirement",
+				d.Covered, len(kept))
+		default:
+			r.Retired += int64(len(kept))
+		}
+	}
+}
+
 // checkAnchors finds each anchor among the chain's hashes.
 func (r *VerifyReport) checkAnchors(anchors []string, hashes map[string]bool) {
 	for _, a := range anchors {
@@ -333,6 +394,15 @@ func reviewedCount(e *LedgerEntry) int64 {
 		return -1
 	}
 	return d.Released + d.Duplicates + d.Discarded
+}
+
+func sortedInts[V any](m map[int64]V) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

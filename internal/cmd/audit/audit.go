@@ -110,6 +110,9 @@ func printVerify(w io.Writer, rep store.VerifyReport, err error) {
 		fmt.Fprintf(w, " (%d from before entries covered data, checked by their chain alone)", rep.Legacy)
 	}
 	fmt.Fprintf(w, "; %d rows of %d financial source(s) match their entries' digests", rep.Rows, len(rep.Sources))
+	if rep.Retired > 0 {
+		fmt.Fprintf(w, " (%d of them retired by policy in %d retirement(s): verified from the hashes the ledger keeps of them)", rep.Retired, rep.Retirements)
+	}
 	if rep.Anchors > 0 {
 		fmt.Fprintf(w, "; %d anchor(s) recorded outside the store are in the chain", rep.Anchors)
 	}
