@@ -64,6 +64,8 @@ type Evaluator struct {
 	// replaceSaved: the states were all evaluated anew; the next save
 	// replaces every saved one.
 	replaceSaved bool
+	// historyFrom: see usersDoc.HistoryFrom.
+	historyFrom time.Time
 
 	mu  sync.Mutex
 	mem journey.AlertMemory
@@ -258,6 +260,10 @@ const usersStateKey = "users"
 type usersDoc struct {
 	Seq  int64  `json:"seq"`
 	Hash string `json:"hash"`
+	// HistoryFrom is the store's retention horizon when the states were
+	// evaluated from every event: what came before it was retired, and
+	// is in no state. Absent: the states hold every event's effect.
+	HistoryFrom *time.Time `json:"historyFrom,omitempty"`
 }
 
 // catchUp brings e.users up to the newest event of the sources: from the
@@ -275,9 +281,18 @@ func (e *Evaluator) catchUp(ctx context.Context, sources []string) error {
 		}
 	}
 	if e.users == nil {
+		horizon, err := e.store.Horizon(ctx)
+		if err != nil {
+			return err
+		}
 		users, err := e.engine.EvaluateStore(ctx, e.store, sources, upTo)
 		if err != nil {
 			return err
+		}
+		e.setHistoryFrom(horizon)
+		if !horizon.IsZero() {
+			e.log.Info("evaluated every event left in the store: the months before the retention horizon were retired by policy, and the users' states hold nothing of them",
+				"horizon", horizon)
 		}
 		e.metrics.behind.Set(float64(upTo))
 		e.users, e.watermark, e.replaceSaved = users, upTo, true
@@ -291,8 +306,9 @@ func (e *Evaluator) catchUp(ctx context.Context, sources []string) error {
 	// The store makes events visible in sequence order, so everything new
 	// is above the watermark.
 	var changed []string
+	var inPlace int
 	err = e.mutateUsers(func() (err error) {
-		changed, err = e.engine.Update(ctx, e.store, sources, e.users, e.watermark, upTo)
+		changed, inPlace, err = e.engine.Update(ctx, e.store, sources, e.users, e.watermark, upTo)
 		return err
 	})
 	if err != nil {
@@ -303,6 +319,7 @@ func (e *Evaluator) catchUp(ctx context.Context, sources []string) error {
 		clear(e.unsaved)
 		return err
 	}
+	e.metrics.lateInPlace.Add(float64(inPlace))
 	for _, u := range changed {
 		e.unsaved[u] = true
 	}
@@ -342,7 +359,23 @@ func (e *Evaluator) loadUsers(ctx context.Context) error {
 		return nil
 	}
 	e.users, e.watermark = users, saved.Seq
+	var from time.Time
+	if saved.HistoryFrom != nil {
+		from = *saved.HistoryFrom
+	}
+	e.setHistoryFrom(from)
 	return nil
+}
+
+// setHistoryFrom records from when the users' states hold the events'
+// effect (zero: from the first event).
+func (e *Evaluator) setHistoryFrom(t time.Time) {
+	e.historyFrom = t
+	v := 0.0
+	if !t.IsZero() {
+		v = float64(t.Unix())
+	}
+	e.metrics.historyFrom.Set(v)
 }
 
 // Persist saves the states of the users not saved yet (all of them after
@@ -367,7 +400,11 @@ func (e *Evaluator) Persist(ctx context.Context) error {
 			states = append(states, store.UserState{User: user, State: e.users.Get(user).MarshalState()})
 		}
 	}
-	doc, err := json.Marshal(usersDoc{Seq: e.watermark, Hash: e.engine.StateHash()})
+	saved := usersDoc{Seq: e.watermark, Hash: e.engine.StateHash()}
+	if !e.historyFrom.IsZero() {
+		saved.HistoryFrom = &e.historyFrom
+	}
+	doc, err := json.Marshal(saved)
 	if err != nil {
 		return err
 	}

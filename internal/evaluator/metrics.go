@@ -22,6 +22,11 @@ type Metrics struct {
 	deliveryFailures prometheus.Counter
 	// behind is how many events had arrived since the last evaluation.
 	behind prometheus.Gauge
+	// lateInPlace counts late events of users whose earlier events were
+	// retired by policy (see journey.Engine.Update).
+	lateInPlace prometheus.Counter
+	// historyFrom is from when the users' states hold the events' effect.
+	historyFrom prometheus.Gauge
 	// The churn model's held-out quality, next to the map's own rule's, and
 	// the expected churn by stage.
 	churnAUC, churnRuleAUC, churnTrained prometheus.Gauge
@@ -50,6 +55,10 @@ func newMetrics(reg prometheus.Registerer, namespace, name string) (*Metrics, er
 			Help: "Alert and survey deliveries that failed (retried at the next evaluation)."}),
 		behind: prometheus.NewGauge(prometheus.GaugeOpts{Name: "journey_events_behind_watermark", ConstLabels: labels,
 			Help: "Events ingested since the previous evaluation's watermark, caught up by the evaluation."}),
+		lateInPlace: prometheus.NewCounter(prometheus.CounterOpts{Name: "journey_late_events_in_place_total", ConstLabels: labels,
+			Help: "Late events of users some of whose earlier events were retired by policy: evaluated after the user's newer events instead of the user being evaluated again."}),
+		historyFrom: prometheus.NewGauge(prometheus.GaugeOpts{Name: "journey_history_from_timestamp_seconds", ConstLabels: labels,
+			Help: "From when the users' states hold what events made of them (Unix time; 0: from the first event). Set when the map was evaluated from every event after months were retired by policy."}),
 		churnAUC: prometheus.NewGauge(prometheus.GaugeOpts{Name: "journey_churn_model_auc", ConstLabels: labels,
 			Help: "The churn model's AUC on held-out users of a later period than it was trained on."}),
 		churnRuleAUC: prometheus.NewGauge(prometheus.GaugeOpts{Name: "journey_churn_rule_auc", ConstLabels: labels,
@@ -61,7 +70,7 @@ func newMetrics(reg prometheus.Registerer, namespace, name string) (*Metrics, er
 		kpiMetrics: newKPIMetrics(labels),
 	}
 	if reg != nil {
-		for _, c := range append([]prometheus.Collector{m.users, m.stageUsers, m.conversion, m.firing, m.pending, m.duration, m.evaluations, m.deliveryFailures, m.behind,
+		for _, c := range append([]prometheus.Collector{m.users, m.stageUsers, m.conversion, m.firing, m.pending, m.duration, m.evaluations, m.deliveryFailures, m.behind, m.lateInPlace, m.historyFrom,
 			m.churnAUC, m.churnRuleAUC, m.churnTrained, m.churnExpected}, m.kpiMetrics.collectors()...) {
 			if err := reg.Register(c); err != nil {
 				return nil, err

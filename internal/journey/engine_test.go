@@ -251,7 +251,7 @@ func TestFullEvaluationOrdersEventsItself(t *testing.T) {
 		t.Fatal(err)
 	}
 	ordered := smp.eng.NewUsers()
-	if _, err := smp.eng.Update(ctx, smp.store, smp.sources, ordered, 0, upTo); err != nil {
+	if _, _, err := smp.eng.Update(ctx, smp.store, smp.sources, ordered, 0, upTo); err != nil {
 		t.Fatal(err)
 	}
 	collided, err := journey.EvaluateStoreHashed(smp.eng, ctx, smp.store, smp.sources, upTo, func(u string) uint64 { return uint64(len(u) % 2) })
@@ -300,7 +300,7 @@ func TestFullEvaluationKeepsWhatConditionsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	ordered := eng.NewUsers()
-	if _, err := eng.Update(ctx, smp.store, smp.sources, ordered, 0, upTo); err != nil {
+	if _, _, err := eng.Update(ctx, smp.store, smp.sources, ordered, 0, upTo); err != nil {
 		t.Fatal(err)
 	}
 	snap := eng.Replay("default", "streaming-journey", full, smp.asOf)

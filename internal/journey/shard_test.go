@@ -67,7 +67,7 @@ func TestShardsMergeIntoTheWhole(t *testing.T) {
 			if users[k], err = engines[k].EvaluateStore(ctx, smp.store, smp.sources, upTo/2); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := engines[k].Update(ctx, smp.store, smp.sources, users[k], upTo/2, upTo); err != nil {
+			if _, _, err := engines[k].Update(ctx, smp.store, smp.sources, users[k], upTo/2, upTo); err != nil {
 				t.Fatal(err)
 			}
 			for i := range users[k].Len() {

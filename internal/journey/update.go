@@ -13,21 +13,33 @@ import (
 const recomputeChunk = 5_000
 
 // Update evaluates the events ingested after seq after and up to upTo, and
-// returns the users whose state changed. A user's new events that are all
-// newer than the ones evaluated go on from the user's state; a user with
-// an older one (a late event) is evaluated again from all their events.
-func (e *Engine) Update(ctx context.Context, st store.Store, sources []string, us *Users, after, upTo int64) ([]string, error) {
+// returns the users whose state changed, and how many late events it could
+// not put in their place. A user's new events that are all newer than the
+// ones evaluated go on from the user's state; a user with an older one (a
+// late event) is evaluated again from all their events, unless some of
+// those were retired by policy (the state remembers something before the
+// store's retention horizon): evaluated again, the user would lose what
+// the retired events made of them (stages entered, the funnel), so the
+// late events go on from the state as if they had come in time.
+func (e *Engine) Update(ctx context.Context, st store.Store, sources []string, us *Users, after, upTo int64) (changed []string, inPlace int, err error) {
+	horizon, err := st.Horizon(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
 	act := e.newActivation()
-	var changed, again []string
+	var again []string
 	q := e.query(sources)
 	q.AfterSeq, q.UpToSeq = after, upTo
-	err := e.scanByUser(ctx, st, q, func(events []store.Event, raws [][]byte) error {
+	err = e.scanByUser(ctx, st, q, func(events []store.Event, raws [][]byte) error {
 		user := events[0].UserID
 		u := us.Get(user)
 		switch {
 		case u == nil:
 			u = us.Put(e.newUser(user))
-		case events[0].OccurredAt.UnixNano() < u.last:
+		case events[0].OccurredAt.UnixNano() >= u.last:
+		case !horizon.IsZero() && u.remembersBefore(horizon.UnixNano()):
+			inPlace += len(events)
+		default:
 			// Same-time events go in ingestion order: a tie goes after.
 			again = append(again, user)
 			return nil
@@ -37,7 +49,7 @@ func (e *Engine) Update(ctx context.Context, st store.Store, sources []string, u
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for lo := 0; lo < len(again); lo += recomputeChunk {
 		chunk := again[lo:min(lo+recomputeChunk, len(again))]
@@ -49,10 +61,10 @@ func (e *Engine) Update(ctx context.Context, st store.Store, sources []string, u
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return append(changed, again...), nil
+	return append(changed, again...), inPlace, nil
 }
 
 // scanByUser streams the events q selects of the shard's users, one user's

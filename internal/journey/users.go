@@ -41,6 +41,30 @@ type UserState struct {
 	events []store.Event
 }
 
+// remembersBefore says whether the state holds anything of events before
+// t: a stage entered, or history its helpers read.
+func (u *UserState) remembersBefore(t int64) bool {
+	if u.stage >= 0 && u.enteredAt < t {
+		return true
+	}
+	for i, at := range u.entered {
+		if u.reached&(1<<i) != 0 && at < t {
+			return true
+		}
+	}
+	for i := range u.points {
+		if u.points[i].at < t {
+			return true
+		}
+	}
+	for i := range u.events {
+		if u.events[i].OccurredAt.UnixNano() < t {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *Engine) newUser(user string) UserState {
 	return UserState{User: user, e: e, stage: -1, entered: make([]int64, len(e.stages))}
 }

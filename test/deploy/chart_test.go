@@ -9,6 +9,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"helm.sh/helm/v3/pkg/chart"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -56,6 +58,7 @@ var (
 		"metrics":          map[string]any{"service": map[string]any{"enabled": false}},
 		"extraArgs":        []any{"--zap-log-level=debug"},
 		"evaluatorMemory":  "2Gi",
+		"retention":        map[string]any{"olderThan": "400d", "schedule": "5 2 * * 0", "storeSecret": map[string]any{"name": "retention-store"}},
 		"podAnnotations":   map[string]any{"example.com/team": "platform"},
 		"podLabels":        map[string]any{"example.com/tier": "control-plane"},
 		"nodeSelector":     map[string]any{"kubernetes.io/os": "linux"},
@@ -208,6 +211,26 @@ var _ = Describe("the Helm chart", func() {
 			"rbac.aggregatedRoles=false and rbac.reviewerRole=false leave only the manager's and the metrics reader and reviews (with cert-manager, no webhook-configuration role)")
 	})
 
+	It("retires events by a retention policy only when asked, from a CronJob under the restricted Pod Security Standard", func() {
+		Expect(ofKind(mustRender(chrt, defaults), "CronJob")).To(BeEmpty(), "no retention by default")
+		objs := mustRender(chrt, everythingElse)
+		cj := as[batchv1.CronJob](byName(objs, "CronJob", "journey-operator-retention"))
+		Expect(cj.Spec.Schedule).To(Equal("5 2 * * 0"))
+		Expect(cj.Spec.ConcurrencyPolicy).To(Equal(batchv1.ForbidConcurrent))
+		tmpl := &cj.Spec.JobTemplate.Spec.Template
+		c := tmpl.Spec.Containers[0]
+		Expect(c.Args).To(HaveExactElements("retain", "--older-than=400d"))
+		Expect(c.Image).To(Equal("registry.example.com/journey-operator@sha256:" + strings.Repeat("ab", 32)))
+		Expect(c.Env).To(ContainElements(
+			HaveField("ValueFrom.SecretKeyRef", And(HaveField("Name", "retention-store"), HaveField("Key", "postgres-dsn"))),
+			corev1.EnvVar{Name: "JOURNEY_ACTOR", Value: "system:serviceaccount:" + releaseNamespace + ":journey-operator-retention"}))
+		Expect(tmpl.Spec.ServiceAccountName).To(Equal("journey-operator-retention"))
+		Expect(*tmpl.Spec.AutomountServiceAccountToken).To(BeFalse(), "journey retain talks to the store only")
+		Expect(byName(objs, "ServiceAccount", "journey-operator-retention")).NotTo(BeNil())
+		Expect(forbiddenByRestricted(tmpl)).To(BeEmpty())
+		Expect(admitPod(tmpl)).To(Succeed())
+	})
+
 	It("has a reviewer role apart from the editor role", func() {
 		expectReviewerRole(mustRender(chrt, defaults), "journey-operator-reviewer")
 	})
@@ -229,6 +252,7 @@ var _ = Describe("the Helm chart", func() {
 		Entry("a store Secret name that is not a DNS subdomain", map[string]any{"store": map[string]any{"secretName": "Store_DSN"}}, "at '/store/secretName'"),
 		Entry("an empty store Secret name", map[string]any{"store": map[string]any{"secretName": ""}}, "at '/store/secretName'"),
 		Entry("an unknown store key", map[string]any{"store": map[string]any{"secret": "journey-store"}}, "additional properties 'secret' not allowed"),
+		Entry("a retention that is not a number of days", map[string]any{"retention": map[string]any{"olderThan": "13 months"}}, "at '/retention/olderThan'"),
 		Entry("a metrics port out of range", map[string]any{"metrics": map[string]any{"service": map[string]any{"port": 70000}}}, "at '/metrics/service/port'"),
 		Entry("metrics.secure as a string", map[string]any{"metrics": map[string]any{"secure": "yes"}}, "at '/metrics/secure'"),
 		Entry("a metrics reader of an unknown kind", map[string]any{"metrics": map[string]any{"readers": []any{map[string]any{"kind": "Robot", "name": "x"}}}}, "at '/metrics/readers/0/kind'"),
