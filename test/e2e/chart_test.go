@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cjm-dev/journey-operator/api/v1alpha1"
+	"github.com/cjm-dev/journey-operator/internal/store"
 	"github.com/cjm-dev/journey-operator/test/e2e/cluster"
 )
 
@@ -45,6 +46,11 @@ func TestChart(t *testing.T) {
 		waitServiceAccount(t, ns)
 	}
 	warehouse := loadWarehouse(t)
+	// The retention CronJob reads the store's DSN in the release namespace.
+	if _, err := node.Client.CoreV1().Secrets(systemNS).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "journey-store", Namespace: systemNS}, StringData: map[string]string{"dsn": storeDSN}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	for name, data := range map[string]map[string]string{
 		"journey-store":       {"dsn": storeDSN},
 		"analytics-warehouse": {"dsn": warehouse},
@@ -73,7 +79,8 @@ func TestChart(t *testing.T) {
 		install.Wait, install.Timeout = true, 3*time.Minute
 		start := time.Now()
 		if _, err := install.Run(chrt, map[string]any{
-			"image": map[string]any{"repository": operatorRepo, "tag": operatorTag, "pullPolicy": "Never"},
+			"image":     map[string]any{"repository": operatorRepo, "tag": operatorTag, "pullPolicy": "Never"},
+			"retention": map[string]any{"olderThan": "60d"},
 		}); err != nil {
 			t.Fatalf("helm install: %v", err)
 		}
@@ -257,6 +264,10 @@ func TestChart(t *testing.T) {
 		}
 	})
 
+	t.Run("the retention CronJob retires old months, the ledger still verifies", func(t *testing.T) {
+		retireOnNode(t)
+	})
+
 	t.Run("uninstall leaves the CRDs", func(t *testing.T) {
 		kubectl(t, "-n", appNS, "delete", "-k", "../../config/samples", "--wait", "--timeout=120s")
 		if _, err := action.NewUninstall(helm).Run(release); err != nil {
@@ -279,6 +290,57 @@ func TestChart(t *testing.T) {
 			t.Errorf("left behind: %s", l)
 		}
 	})
+}
+
+// retireOnNode commits a financial batch and a playback event of four
+// months ago, runs the chart's retention CronJob once (a Job from it, on
+// the node, restricted), and checks what it did: the old events gone, one
+// ledger entry naming the CronJob's service account and the policy, and
+// the ledger verifying, the retired financial rows from their kept hashes.
+func retireOnNode(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, hostDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	old := time.Now().UTC().AddDate(0, -4, 0)
+	amount := 9.99
+	paid := store.Event{Namespace: appNS, EventID: "in_e2e_old", UserID: "cus_old", Touchpoint: "billing", System: "stripe",
+		Type: "invoice.paid", OccurredAt: old, Amount: &amount, Currency: "usd", RunID: "e2e-old"}
+	if _, err := st.Commit(ctx, store.Batch{Source: appNS + "/e2e-old-billing", Events: []store.Event{paid},
+		Ledger: &store.LedgerEntry{RunID: "e2e-old", Read: 1, AmountRead: "9.99"}}); err != nil {
+		t.Fatal(err)
+	}
+	play := store.Event{Namespace: appNS, EventID: "ses_e2e_old", UserID: "cus_old", Touchpoint: "playback", System: "app",
+		Type: "playback.session", OccurredAt: old, RunID: "e2e-old"}
+	if _, err := st.Commit(ctx, store.Batch{Source: appNS + "/e2e-old-playback", Events: []store.Event{play}}); err != nil {
+		t.Fatal(err)
+	}
+
+	cronJob := release + "-journey-operator-retention"
+	kubectl(t, "-n", systemNS, "create", "job", "--from=cronjob/"+cronJob, "retain-now")
+	defer kubectl(t, "-n", systemNS, "delete", "job", "retain-now", "--wait=false")
+	defer kubectl(t, "-n", systemNS, "delete", "secret", "journey-store")
+	if out, err := kubectlErr("-n", systemNS, "wait", "--for=condition=complete", "job/retain-now", "--timeout=120s"); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out, kubectl(t, "-n", systemNS, "logs", "job/retain-now"))
+	}
+	logs := kubectl(t, "-n", systemNS, "logs", "job/retain-now")
+	t.Log(strings.TrimSpace(logs))
+	if !strings.Contains(logs, "retired ") || countEvents(t, appNS+"/e2e-old-billing") != 0 || countEvents(t, appNS+"/e2e-old-playback") != 0 {
+		t.Errorf("the retention Job did not retire the old months:\n%s", logs)
+	}
+	entries, err := st.LedgerEntries(ctx, store.LedgerFilter{Kinds: []store.EntryKind{store.EntryRetire}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Actor != "system:serviceaccount:"+systemNS+":"+cronJob {
+		t.Fatalf("retire entries: %+v", entries)
+	}
+	rep, err := st.Verify(ctx, store.VerifyOptions{})
+	if err != nil || rep.Retired < 1 {
+		t.Errorf("after the retirement the ledger: %+v, %v", rep, err)
+	}
 }
 
 // leftBehind is what the chart and the operator made that is still there.

@@ -91,8 +91,12 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		total += res.Events[src]
 		per = append(per, fmt.Sprintf("%s %d", src, res.Events[src]))
 	}
-	fmt.Fprintf(stdout, "retired %d events that occurred before %s (%s); ledger entry %d (%s) keeps the hashes of the %d a ledger entry covered\n",
-		total, res.Horizon.Format("2006-01-02"), strings.Join(per, ", "), res.Entry.Seq, res.Entry.Hash, res.Covered)
+	fmt.Fprintf(stdout, "retired %d events that occurred before %s (%s); ledger entry %d (%s) records it",
+		total, res.Horizon.Format("2006-01-02"), strings.Join(per, ", "), res.Entry.Seq, res.Entry.Hash)
+	if res.Covered > 0 {
+		fmt.Fprintf(stdout, " and keeps the hashes of the %d a ledger entry covered", res.Covered)
+	}
+	fmt.Fprintln(stdout)
 	if len(res.Partitions) > 0 {
 		fmt.Fprintf(stdout, "dropped partitions: %s\n", strings.Join(res.Partitions, ", "))
 	}

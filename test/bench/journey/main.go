@@ -341,6 +341,7 @@ func reset(ctx context.Context, dsn string) (int64, error) {
 	defer conn.Close(ctx)
 	for _, q := range []string{
 		`DELETE FROM events WHERE event_id LIKE 'elate%'`,
+		`DELETE FROM event_keys WHERE event_id LIKE 'elate%'`,
 		`DELETE FROM journey_users WHERE journey = 'bench/streaming'`,
 		`DELETE FROM journey_state WHERE journey = 'bench/streaming'`,
 		`VACUUM ANALYZE events`,
